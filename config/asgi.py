@@ -1,0 +1,11 @@
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+# Static files (our CSS, django-htmx's vendored htmx) are few and small; serving them
+# here keeps daphne and uvicorn deployable with no web server in front.
+application = ASGIStaticFilesHandler(get_asgi_application())

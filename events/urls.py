@@ -1,0 +1,3 @@
+urlpatterns: list = [
+    # GET /events/ (the SSE stream) and /metrics arrive with the streams issue.
+]

@@ -1,0 +1,73 @@
+"""The Django Tasks backend: `some_task.enqueue(...)` creates a tracked Task and Execution."""
+
+from django.tasks.backends.base import BaseTaskBackend
+from django.tasks.base import Task as TaskFunction
+from django.tasks.base import TaskError, TaskResult, TaskResultStatus
+from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+
+from tasks.models import Execution
+from tasks.states import Status, TaskInputError
+
+RESULT_STATUS = {
+    Status.PENDING: TaskResultStatus.READY,
+    Status.RUNNING: TaskResultStatus.RUNNING,
+    Status.WAITING_FOR_INPUT: TaskResultStatus.RUNNING,
+    Status.SUCCEEDED: TaskResultStatus.SUCCESSFUL,
+    Status.FAILED: TaskResultStatus.FAILED,
+    Status.CANCELLED: TaskResultStatus.FAILED,
+}
+
+
+class DatabaseBackend(BaseTaskBackend):
+    supports_get_result = True
+    supports_defer = False
+    supports_async_task = False
+    supports_priority = False
+
+    def enqueue(self, task: TaskFunction, args, kwargs) -> TaskResult:
+        from tasks.services import task_create
+
+        self.validate_task(task)
+        try:
+            created = task_create(
+                title=task.name, function=task.module_path, args=list(args), kwargs=dict(kwargs)
+            )
+        except TaskInputError as exc:
+            raise InvalidTask(str(exc)) from None
+        return execution_result(created.latest_execution, task=task, backend=self.alias)
+
+    def get_result(self, result_id: str) -> TaskResult:
+        try:
+            execution = Execution.objects.select_related("task").get(pk=int(result_id))
+        except (ValueError, Execution.DoesNotExist):
+            raise TaskResultDoesNotExist(result_id) from None
+        from tasks.registry import task_function_resolve
+
+        task = task_function_resolve(execution.task.function)
+        return execution_result(execution, task=task, backend=self.alias)
+
+
+def execution_result(execution: Execution, *, task: TaskFunction, backend: str) -> TaskResult:
+    """Django's TaskResult view of one of our executions."""
+    errors = []
+    if execution.status in (Status.FAILED, Status.CANCELLED) and execution.error:
+        errors.append(
+            TaskError(exception_class_path="builtins.Exception", traceback=execution.error)
+        )
+    result = TaskResult(
+        task=task,
+        id=str(execution.pk),
+        status=RESULT_STATUS[execution.status],
+        enqueued_at=execution.created_at,
+        started_at=execution.started_at,
+        finished_at=execution.finished_at,
+        last_attempted_at=execution.started_at,
+        args=list(execution.task.args),
+        kwargs=dict(execution.task.kwargs),
+        backend=backend,
+        errors=errors,
+        worker_ids=[execution.worker_id] if execution.worker_id else [],
+    )
+    if execution.status == Status.SUCCEEDED:
+        object.__setattr__(result, "_return_value", execution.result)
+    return result

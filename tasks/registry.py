@@ -1,0 +1,46 @@
+"""Finding the task function a dotted path names, with one-line errors."""
+
+import inspect
+
+from django.conf import settings
+from django.tasks import Task as TaskFunction
+from django.utils.module_loading import import_string
+
+from tasks.states import TaskInputError
+
+DEFAULT_FUNCTION = "tasks.examples.pipeline"
+
+
+def task_function_resolve(path: str) -> TaskFunction:
+    """The @task function at `path`, or TaskInputError saying why not."""
+    path = (path or "").strip()
+    if "." not in path:
+        raise TaskInputError(
+            f"function must be a dotted path like {DEFAULT_FUNCTION}, got {path!r}"
+        )
+    try:
+        found = import_string(path)
+    except ImportError:
+        raise TaskInputError(f"unknown function {path!r}: no such module or attribute") from None
+    except Exception as exc:  # a module that fails to import is a bad path, not a crash
+        raise TaskInputError(f"function {path!r} could not be imported: {exc}") from None
+    if not isinstance(found, TaskFunction):
+        raise TaskInputError(f"{path!r} is not a task function (decorate it with @task)")
+    return found
+
+
+def task_kwargs_check(function: TaskFunction, args: list, kwargs: dict) -> None:
+    """Refuse arguments the function cannot take, before anything is stored."""
+    signature = inspect.signature(function.func)
+    params = list(signature.parameters.values())
+    if function.takes_context and params:
+        params = params[1:]
+    try:
+        signature.replace(parameters=params).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TaskInputError(f"arguments do not fit {function.module_path}: {exc}") from None
+
+
+def task_functions_registered() -> list[str]:
+    """Dotted paths offered in the dashboard's create form (setting TASK_FUNCTIONS)."""
+    return list(getattr(settings, "TASK_FUNCTIONS", [DEFAULT_FUNCTION]))

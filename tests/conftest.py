@@ -1,0 +1,90 @@
+import socket
+
+import pytest
+from django.conf import settings
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+REDIS_UP = _answers("127.0.0.1", 6379)
+POSTGRES_UP = _answers("127.0.0.1", 5432)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if settings.TEST_POSTGRES and not POSTGRES_UP:
+        skip = pytest.mark.skip(reason="SKIPPED LOUDLY: no PostgreSQL answers at 127.0.0.1:5432")
+        for item in items:
+            item.add_marker(skip)
+    if not REDIS_UP:
+        skip = pytest.mark.skip(reason="SKIPPED LOUDLY: no Redis answers at 127.0.0.1:6379")
+        for item in items:
+            if "redis" in item.keywords:
+                item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    db = settings.DATABASES["default"]
+    return [
+        f"database: {db['ENGINE'].rsplit('.', 1)[-1]} "
+        f"({'PostgreSQL pass' if settings.TEST_POSTGRES else 'embedded default'})",
+        f"redis at 127.0.0.1:6379: {'yes' if REDIS_UP else 'NO - redis tests skip'}",
+        f"postgresql at 127.0.0.1:5432: {'yes' if POSTGRES_UP else 'NO - postgres pass skips'}",
+    ]
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def channel_layer_prefix() -> str:
+    """A channel-layer key prefix of this test's own, so concurrent runs never meet."""
+    import uuid
+
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def redis_channel_layer(settings, channel_layer_prefix: str):
+    """Switch this process to the channels-redis layer (a real Redis) for one test."""
+    from channels.layers import channel_layers
+
+    settings.REDIS_URL = REDIS_URL
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": 50}],
+                "prefix": channel_layer_prefix,
+            },
+        }
+    }
+    channel_layers.backends.clear()
+    yield channel_layers["default"]
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layers():
+    """Each test starts with new channel-layer instances (no messages left over)."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
+def _close_connections_of_sync_to_async_thread():
+    """Async tests reach the database through sync_to_async's one shared thread, whose
+    connection would otherwise outlive the test and block dropping the test database."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()

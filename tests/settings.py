@@ -1,0 +1,34 @@
+"""Settings for the test suite: config.settings with test-only defaults.
+
+Two passes share this module (see the Makefile's `test`): the whole suite on the
+embedded default (SQLite, in-memory layer), then with TEST_POSTGRES=1 the tests marked
+`postgres` again on the PostgreSQL at TEST_DATABASE_URL.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key")
+os.environ.setdefault("DEBUG", "0")
+os.environ.pop("REDIS_URL", None)  # tests that need Redis configure it themselves
+
+from config.settings import *  # noqa: E402,F403
+from config.settings import DATABASES, env_bool, env_str  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# One test database per pytest process, in a file, so that servers and workers started
+# by the tests as subprocesses open the same database, and two runs never collide.
+TEST_DB_TAG = f"taskstream_{os.getpid()}"
+TEST_POSTGRES = env_bool("TEST_POSTGRES", False)
+TEST_DATABASE_URL = env_str("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+if TEST_POSTGRES:
+    import dj_database_url
+
+    DATABASES = {"default": dj_database_url.parse(TEST_DATABASE_URL, conn_max_age=0)}
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{TEST_DB_TAG}"}
+else:
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"test_{TEST_DB_TAG}.sqlite3")
+    }
