@@ -88,3 +88,36 @@ def _close_connections_of_sync_to_async_thread():
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@example.com", PASSWORD)
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
+
+
+@pytest.fixture
+def start_server():
+    """Start real servers in subprocesses; all are stopped after the test.
+
+    Use with `transactional_db` so that the server sees what the test commits.
+    """
+    from tests.servers import ServerProcess
+
+    started: list[ServerProcess] = []
+
+    def start(kind: str = "daphne", **kwargs) -> ServerProcess:
+        server = ServerProcess(kind, **kwargs)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()

@@ -15,8 +15,6 @@ os.environ.pop("REDIS_URL", None)  # tests that need Redis configure it themselv
 from config.settings import *  # noqa: E402,F403
 from config.settings import DATABASES, env_bool, env_str  # noqa: E402
 
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 # One test database per pytest process, in a file, so that servers and workers started
 # by the tests as subprocesses open the same database, and two runs never collide.
 TEST_DB_TAG = f"taskstream_{os.getpid()}"
