@@ -134,6 +134,10 @@ else:
         }
     }
 
+# Task functions offered by the dashboard's create form; staff-only ones also need staff.
+TASK_FUNCTIONS = env_list("TASK_FUNCTIONS", ["tasks.examples.pipeline", "tasks.examples.shell"])
+TASK_FUNCTIONS_STAFF_ONLY = env_list("TASK_FUNCTIONS_STAFF_ONLY", ["tasks.examples.shell"])
+
 TASKS = {
     "default": {
         "BACKEND": "tasks.backend.DatabaseBackend",

@@ -41,6 +41,15 @@ def task_kwargs_check(function: TaskFunction, args: list, kwargs: dict) -> None:
         raise TaskInputError(f"arguments do not fit {function.module_path}: {exc}") from None
 
 
-def task_functions_registered() -> list[str]:
-    """Dotted paths offered in the dashboard's create form (setting TASK_FUNCTIONS)."""
-    return list(getattr(settings, "TASK_FUNCTIONS", [DEFAULT_FUNCTION]))
+def task_functions_registered(user=None) -> list[str]:
+    """Dotted paths a person may run from the dashboard (setting TASK_FUNCTIONS); those in
+    TASK_FUNCTIONS_STAFF_ONLY only for staff. `user=None` means the command line."""
+    staff_only = set(settings.TASK_FUNCTIONS_STAFF_ONLY)
+    allowed = user is None or user.is_staff
+    return [p for p in settings.TASK_FUNCTIONS if allowed or p not in staff_only]
+
+
+def task_function_permitted(path: str, user=None) -> None:
+    """Refuse a staff-only function for a person who is not staff."""
+    if user is not None and not user.is_staff and path in settings.TASK_FUNCTIONS_STAFF_ONLY:
+        raise TaskInputError(f"only staff may run {path}")

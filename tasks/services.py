@@ -7,7 +7,12 @@ from django.db import transaction
 
 from tasks import signals
 from tasks.models import TITLE_MAX_LENGTH, Execution, Task
-from tasks.registry import DEFAULT_FUNCTION, task_function_resolve, task_kwargs_check
+from tasks.registry import (
+    DEFAULT_FUNCTION,
+    task_function_permitted,
+    task_function_resolve,
+    task_kwargs_check,
+)
 from tasks.states import TaskInputError
 
 
@@ -58,6 +63,7 @@ def task_create(
     if not isinstance(kwargs, dict):
         raise TaskInputError(f"kwargs must be a JSON object, got {type(kwargs).__name__}")
     task_function = task_function_resolve(function)
+    task_function_permitted(task_function.module_path, created_by)
     task_kwargs_check(task_function, args, kwargs)
     try:
         json.dumps([args, kwargs])
