@@ -144,6 +144,16 @@ TASKS = {
     }
 }
 
+# Workers (`manage.py worker` and the one inside `manage.py serve`)
+WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 4, minimum=1)
+# A running execution's lease; a worker renews it every third of this. Expired: worker lost.
+WORKER_LEASE_SECONDS = env_float("WORKER_LEASE_SECONDS", 30.0, minimum=0.5)
+WORKER_POLL_SECONDS = env_float("WORKER_POLL_SECONDS", 0.5, minimum=0.01)
+# A running execution asked to cancel is cancelled by force after this long.
+WORKER_CANCEL_GRACE_SECONDS = env_float("WORKER_CANCEL_GRACE_SECONDS", 10.0, minimum=0.0)
+# On SIGTERM a worker lets its executions finish for this long, then releases them.
+WORKER_SHUTDOWN_SECONDS = env_float("WORKER_SHUTDOWN_SECONDS", 20.0, minimum=0.0)
+
 # Streams (contract names)
 EVENTS_HEARTBEAT_SECONDS = env_float("EVENTS_HEARTBEAT_SECONDS", 15.0, minimum=0.05)
 EVENTS_STREAM_MAX_SECONDS = env_float("EVENTS_STREAM_MAX_SECONDS", 300.0, minimum=0.1)

@@ -4,6 +4,7 @@ from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.base import Task as TaskFunction
 from django.tasks.base import TaskError, TaskResult, TaskResultStatus
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+from django.tasks.signals import task_enqueued
 
 from tasks.models import Execution
 from tasks.states import Status, TaskInputError
@@ -19,6 +20,9 @@ RESULT_STATUS = {
 
 
 class DatabaseBackend(BaseTaskBackend):
+    """Each enqueue is a tracked Task with its first Execution (result id = execution id);
+    workers (tasks.worker) run them; get_result answers from the Execution row."""
+
     supports_get_result = True
     supports_defer = False
     supports_async_task = False
@@ -34,7 +38,9 @@ class DatabaseBackend(BaseTaskBackend):
             )
         except TaskInputError as exc:
             raise InvalidTask(str(exc)) from None
-        return execution_result(created.latest_execution, task=task, backend=self.alias)
+        result = execution_result(created.latest_execution, task=task, backend=self.alias)
+        task_enqueued.send(type(self), task_result=result)
+        return result
 
     def get_result(self, result_id: str) -> TaskResult:
         try:

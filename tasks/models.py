@@ -72,6 +72,9 @@ class Execution(models.Model):
     progress_message = models.CharField(max_length=500, blank=True)
     prompt = models.TextField(blank=True)
     answer = models.TextField(blank=True)
+    # Every answer given so far, in order ({"prompt", "answer"}): a function re-run after an
+    # answer gets each earlier ask()'s answer back instead of waiting again.
+    answers = models.JSONField(default=list, blank=True)
     result = models.JSONField(null=True, blank=True)
     worker_id = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -118,6 +121,7 @@ class Execution(models.Model):
         answer: str | None = None,
         worker_id: str | None = None,
         lease_expires_at=None,
+        result=None,
     ) -> None:
         """Move to status `to` and write its events, all in one transaction.
 
@@ -140,8 +144,14 @@ class Execution(models.Model):
                 fields.append("started_at")
             if to in FINISHED:
                 current.finished_at = now
+                fields.append("finished_at")
+            if to != Status.RUNNING:
+                # Only a running execution holds a worker's lease.
                 current.lease_expires_at = None
-                fields += ["finished_at", "lease_expires_at"]
+                fields.append("lease_expires_at")
+            if result is not None:
+                current.result = result
+                fields.append("result")
             if error:
                 current.error = error
                 fields.append("error")
@@ -184,6 +194,8 @@ class Execution(models.Model):
             "answer",
             "worker_id",
             "lease_expires_at",
+            "cancel_requested_at",
+            "result",
         ):
             setattr(self, name, getattr(current, name))
 

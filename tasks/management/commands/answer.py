@@ -1,0 +1,21 @@
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tasks.management.commands.cancel import execution_by_id
+from tasks.services import execution_answer
+from tasks.states import TaskInputError, TransitionNotAllowed
+
+
+class Command(BaseCommand):
+    help = "Answer an execution that waits for input; a worker then resumes it."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("execution_id", type=str)
+        parser.add_argument("text")
+
+    def handle(self, *args, execution_id: str, text: str, **options) -> None:
+        execution = execution_by_id(execution_id)
+        try:
+            execution_answer(execution=execution, answer=text)
+        except (TransitionNotAllowed, TaskInputError) as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"execution {execution.pk} answered; it resumes shortly")

@@ -1,0 +1,314 @@
+"""The worker: claims executions, runs their task functions in threads, keeps their leases
+alive, reaps what lost workers left behind.
+
+One `Worker` runs in `manage.py worker` (its own process, any number of them against one
+database) and one inside `manage.py serve` (threads beside daphne, the embedded default).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.tasks.signals import task_finished, task_started
+from django.utils.json import normalize_json
+
+from tasks.backend import DatabaseBackend, execution_result
+from tasks.context import (
+    CancelRequested,
+    ExecutionContext,
+    InputRequired,
+    LeaseLost,
+    RunState,
+    WorkerStopping,
+    error_text,
+)
+from tasks.models import Execution
+from tasks.registry import task_function_resolve
+from tasks.services import (
+    execution_held,
+    execution_log,
+    execution_recover,
+    executions_claim,
+    executions_lease_renew,
+    executions_reap,
+    steps_abandon,
+)
+from tasks.states import Status, TaskInputError, TransitionNotAllowed
+
+logger = logging.getLogger(__name__)
+
+_local_wakeups: set[threading.Event] = set()
+_local_lock = threading.Lock()
+
+
+def wake_local_workers() -> None:
+    """Something became runnable in this process: in-process workers claim it now."""
+    with _local_lock:
+        for event in _local_wakeups:
+            event.set()
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    concurrency: int
+    lease_seconds: float
+    poll_seconds: float
+    cancel_grace_seconds: float
+    shutdown_seconds: float
+
+    @classmethod
+    def from_settings(cls, **overrides: float | int | None) -> WorkerConfig:
+        values = {
+            "concurrency": settings.WORKER_CONCURRENCY,
+            "lease_seconds": settings.WORKER_LEASE_SECONDS,
+            "poll_seconds": settings.WORKER_POLL_SECONDS,
+            "cancel_grace_seconds": settings.WORKER_CANCEL_GRACE_SECONDS,
+            "shutdown_seconds": settings.WORKER_SHUTDOWN_SECONDS,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def worker_id_new() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Claims up to `concurrency` executions at a time and runs each in its own thread."""
+
+    def __init__(self, config: WorkerConfig, *, worker_id: str | None = None) -> None:
+        self.config = config
+        self.id = worker_id or worker_id_new()
+        self._stop = threading.Event()  # stop claiming
+        self._stopping = threading.Event()  # interrupt running functions at checkpoints
+        self._wake = threading.Event()
+        self._active: dict[int, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> Worker:
+        """Run in background threads (inside `serve`)."""
+        with _local_lock:
+            _local_wakeups.add(self._wake)
+        self._spawn(self._claim_loop, "worker-claim")
+        self._spawn(self._heartbeat_loop, "worker-heartbeat")
+        return self
+
+    def run(self) -> None:
+        """Run in the calling thread until `request_stop()`, then shut down."""
+        self._spawn(self._heartbeat_loop, "worker-heartbeat")
+        self._claim_loop()
+        self.shutdown()
+
+    def request_stop(self) -> None:
+        """Stop claiming (safe to call from a signal handler)."""
+        self._stop.set()
+        self._wake.set()
+
+    def shutdown(self) -> None:
+        """Stop claiming; let running executions finish for `shutdown_seconds`, then
+        interrupt them at their next checkpoint and release them (failed "worker stopped",
+        retried while attempts remain); whatever still hangs is released by force."""
+        self.request_stop()
+        with _local_lock:
+            _local_wakeups.discard(self._wake)
+        if not self._wait_idle(self.config.shutdown_seconds) and self._active_ids():
+            self._stopping.set()
+            if not self._wait_idle(min(5.0, self.config.lease_seconds)):
+                for execution_id in self._active_ids():
+                    self._release(execution_id)
+        self._stopping.set()
+        connections.close_all()
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _active_ids(self) -> list[int]:
+        with self._lock:
+            return list(self._active)
+
+    def _wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                threads = list(self._active.values())
+            if not threads:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            threads[0].join(min(left, 0.5))
+
+    # -- loops -------------------------------------------------------------------------
+    def _claim_loop(self) -> None:
+        config = self.config
+        reap_every = max(config.poll_seconds, min(1.0, config.lease_seconds / 3))
+        next_reap = 0.0
+        while not self._stop.is_set():
+            claimed: list[int] = []
+            try:
+                if time.monotonic() >= next_reap:
+                    next_reap = time.monotonic() + reap_every
+                    reaped = executions_reap(cancel_grace_seconds=config.cancel_grace_seconds)
+                    if reaped:
+                        logger.warning("reaped executions: %s", reaped)
+                free = config.concurrency - len(self._active_ids())
+                if free > 0:
+                    claimed = executions_claim(
+                        worker_id=self.id, limit=free, lease_seconds=config.lease_seconds
+                    )
+                for execution_id in claimed:
+                    self._start_execution(execution_id)
+            except Exception:
+                logger.exception("worker %s: claiming failed; trying again", self.id)
+                connections.close_all()
+            if not claimed:
+                self._wake.wait(config.poll_seconds)
+                self._wake.clear()
+        connections.close_all()
+
+    def _heartbeat_loop(self) -> None:
+        every = self.config.lease_seconds / 3
+        while not self._stopping.wait(every):
+            ids = self._active_ids()
+            if not ids:
+                continue
+            try:
+                executions_lease_renew(
+                    worker_id=self.id, execution_ids=ids, lease_seconds=self.config.lease_seconds
+                )
+            except Exception:
+                logger.exception("worker %s: renewing leases failed", self.id)
+                connections.close_all()
+        connections.close_all()
+
+    # -- one execution -----------------------------------------------------------------
+    def _start_execution(self, execution_id: int) -> None:
+        thread = threading.Thread(
+            target=self._run_execution, args=(execution_id,), name=f"execution-{execution_id}"
+        )
+        thread.daemon = True
+        with self._lock:
+            self._active[execution_id] = thread
+        thread.start()
+
+    def _run_execution(self, execution_id: int) -> None:
+        try:
+            execution_run(execution_id=execution_id, worker_id=self.id, stopping=self._stopping)
+        except Exception:
+            logger.exception("worker %s: execution %s crashed the runner", self.id, execution_id)
+        finally:
+            with self._lock:
+                self._active.pop(execution_id, None)
+            connections.close_all()
+            self._wake.set()  # a slot is free
+
+    def _release(self, execution_id: int) -> None:
+        try:
+            execution_recover(
+                execution_id=execution_id,
+                reason="worker stopped before the execution finished",
+                worker_id=self.id,
+            )
+        except Exception:
+            logger.exception("worker %s: releasing execution %s failed", self.id, execution_id)
+
+
+def execution_run(*, execution_id: int, worker_id: str, stopping: threading.Event) -> str:
+    """Run one claimed execution's task function and record how it ended. Returns the
+    status it ended in ("" when it was no longer this worker's)."""
+    execution = Execution.objects.select_related("task").get(pk=execution_id)
+    task = execution.task
+    try:
+        function = task_function_resolve(task.function)
+    except TaskInputError as exc:
+        return _finish(execution_id, worker_id, Status.FAILED, error=str(exc))
+    task_result = execution_result(execution, task=function, backend=function.backend)
+    state = RunState(
+        execution_id=execution_id,
+        worker_id=worker_id,
+        answers=list(execution.answers),
+        stopping=stopping,
+    )
+    context = ExecutionContext(task_result=task_result, state=state)
+    task_started.send(sender=DatabaseBackend, task_result=task_result)
+    try:
+        if function.takes_context:
+            value = function.call(context, *task.args, **task.kwargs)
+        else:
+            value = function.call(*task.args, **task.kwargs)
+        value = normalize_json(value)
+    except InputRequired as exc:
+        outcome = _finish(execution_id, worker_id, Status.WAITING_FOR_INPUT, prompt=exc.prompt)
+    except CancelRequested:
+        outcome = _finish(execution_id, worker_id, Status.CANCELLED, error="cancelled")
+    except LeaseLost:
+        logger.warning("execution %s was taken from worker %s", execution_id, worker_id)
+        return ""
+    except WorkerStopping:
+        outcome = (
+            execution_recover(
+                execution_id=execution_id,
+                reason="worker stopped before the execution finished",
+                worker_id=worker_id,
+            )
+            or ""
+        )
+    except Exception as exc:
+        outcome = _finish(
+            execution_id,
+            worker_id,
+            Status.FAILED,
+            error=error_text(exc),
+            details="".join(traceback.format_exception(exc)),
+        )
+    else:
+        outcome = _finish(execution_id, worker_id, Status.SUCCEEDED, result=value)
+    if outcome in (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED):
+        execution.refresh_from_db()
+        task_finished.send(
+            sender=DatabaseBackend,
+            task_result=execution_result(execution, task=function, backend=function.backend),
+        )
+    return outcome
+
+
+def _finish(
+    execution_id: int,
+    worker_id: str,
+    to: str,
+    *,
+    error: str = "",
+    prompt: str = "",
+    result=None,
+    details: str = "",
+) -> str:
+    """Record the end of a run, if this worker still holds the execution."""
+    try:
+        with transaction.atomic():
+            current = execution_held(execution_id=execution_id, worker_id=worker_id)
+            if current is None:
+                logger.warning("execution %s ended after it was taken away", execution_id)
+                return ""
+            if details:
+                execution_log(execution=current, level="error", message=details.rstrip())
+            if to in (Status.FAILED, Status.CANCELLED):
+                steps_abandon(execution=current, error=error or to)
+            current.transition(to, error=error, prompt=prompt, result=result)
+    except TransitionNotAllowed as exc:
+        logger.warning("execution %s: %s", execution_id, exc)
+        return ""
+    return to
