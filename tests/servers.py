@@ -169,3 +169,74 @@ def login_cookies(base_url: str, username: str, password: str) -> dict[str, str]
         if response.status_code != 302 or "sessionid" not in client.cookies:
             raise RuntimeError(f"login as {username} failed: {response.status_code}")
         return dict(client.cookies)
+
+
+class WorkerProcess:
+    """`manage.py worker` in a subprocess on the test database. Its output lines are kept;
+    `start()` returns once the worker says it is ready, `wait_for_line()` waits for more."""
+
+    READY = "ready: concurrency"
+
+    def __init__(self, *, env: dict[str, str], args: list[str] | None = None) -> None:
+        self.env = env
+        self.args = args or []
+        self.process: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def start(self, timeout: float = 60) -> WorkerProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "worker", *self.args],
+            cwd=ROOT,
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
+        if not self.wait_for_line(self.READY, timeout):
+            self.stop()
+            raise RuntimeError(f"worker did not start:\n{self.output}")
+        return self
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for_line(self, text: str, timeout: float = 30) -> bool:
+        """True once a line containing `text` was printed; False on timeout or exit."""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: any(text in line for line in self.lines)
+                or (self.process is not None and self.process.poll() is not None),
+                timeout,
+            ) and any(text in line for line in self.lines)
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies without releasing anything."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(15)
+
+    def stop(self, timeout: float = 30) -> int | None:
+        """SIGTERM, then wait for a clean exit; the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout)
+        return self.process.returncode
