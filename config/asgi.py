@@ -6,6 +6,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from events.asgi import daphne_backpressure  # noqa: E402
+
 # Static files (our CSS, django-htmx's vendored htmx) are few and small; serving them
 # here keeps daphne and uvicorn deployable with no web server in front.
-application = ASGIStaticFilesHandler(get_asgi_application())
+# daphne_backpressure: a stalled SSE client must not grow daphne's write buffer.
+application = daphne_backpressure(ASGIStaticFilesHandler(get_asgi_application()))

@@ -7,10 +7,11 @@ never loses it, and it must never raise into the code that made the transition.
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,10 @@ def remove_local_listener(listener: LocalListener) -> None:
 
 
 def publish(event: dict) -> None:
-    """Send one committed event to local listeners and the channel layer; never raises."""
+    """Send one committed event to local listeners and the channel layer; never raises.
+
+    The message carries `published_at` (epoch seconds) for the hub's latency metric.
+    """
     with _local_lock:
         listeners = list(_local_listeners)
     for listener in listeners:
@@ -51,8 +55,14 @@ def publish(event: dict) -> None:
             logger.exception("local listener failed for event %s", event.get("id"))
     try:
         layer = get_channel_layer()
-        if layer is not None:
-            async_to_sync(layer.group_send)(EVENTS_GROUP, {"type": MESSAGE_TYPE, "event": event})
+        if layer is None:
+            return
+        if listeners and isinstance(layer, InMemoryChannelLayer):
+            # The local hub has it, and an in-memory layer reaches no other process; its
+            # asyncio queues belong to the hub's loop, not to this thread's.
+            return
+        message = {"type": MESSAGE_TYPE, "event": event, "published_at": time.time()}
+        async_to_sync(layer.group_send)(EVENTS_GROUP, message)
     except Exception:
         logger.exception(
             "publishing event %s failed; streams will read it from the log", event.get("id")

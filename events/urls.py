@@ -1,3 +1,8 @@
-urlpatterns: list = [
-    # GET /events/ (the SSE stream) and /metrics arrive with the streams issue.
+from django.urls import path
+
+from events import views
+
+urlpatterns = [
+    path("events/", views.event_stream, name="events"),
+    path("metrics", views.metrics, name="metrics"),
 ]

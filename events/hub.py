@@ -1,0 +1,462 @@
+"""The per-process hub: one channel-layer subscription, fanned out to in-memory queues.
+
+Each server process (each event loop) has one hub. It receives every published event
+once (from the channel layer, and straight from commits made in this process through
+`publish.add_local_listener`), puts the events back into id order, and hands each to
+the subscribers whose filter matches. The log is the truth: a hole in the ids is filled
+from the log, a slow safety tick re-reads the log in case a message was lost, and on
+PostgreSQL a hole left by a transaction still in flight holds the cursor for at most
+EVENTS_GAP_WAIT_SECONDS, so that nothing committed is skipped or sent out of order.
+
+A subscriber's queue is bounded. When it overflows the subscriber is not dropped: it
+reads the log from the last id it was given (a page at a time) and rejoins the live
+feed once it has caught up. Streams with nothing to send cost no queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from asgiref.sync import sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+from django.db import connections
+
+from events import metrics
+from events import publish as publishing
+from events.api import events_after, last_event_id
+
+if TYPE_CHECKING:
+    from events.streams import EventFilter, FragmentRenderer
+
+logger = logging.getLogger(__name__)
+
+PAGE = 500  # events per log read
+RENDER_CACHE = 4096  # rendered fragments kept per process, by (renderer, event id)
+SKIPPED_KEPT = 1024  # ids given up on, remembered to notice a very late commit
+GROUP_REFRESH_SECONDS = 60.0  # re-join the layer group (Redis forgets it on a restart)
+HOLD_POLL_SECONDS = 0.1  # log re-read period while the cursor is held at a hole
+
+
+def _at_timestamp(event: dict) -> float:
+    try:
+        return datetime.fromisoformat(event["at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return time.time()
+
+
+Item = tuple[dict, float]  # an event and the time it was committed (for the latency metric)
+
+
+@dataclass(eq=False)
+class Subscriber:
+    event_filter: EventFilter
+    renderer: FragmentRenderer | None
+    user_id: int | None
+    last_id: int  # the highest id handed to this subscriber (queued or read from the log)
+    buffer: int
+    behind: bool = False  # reading the log instead of the live feed
+    reset_reason: str | None = None  # the hub could not keep continuity: send `reset`
+    queue: deque[Item] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: bool = False
+
+
+class Hub:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.cursor = 0  # every event with id <= cursor has been handed out, in order
+        self.started = False
+        self._start_lock = asyncio.Lock()
+        self._pending: dict[int, Item] = {}
+        self._hold_until: float | None = None
+        self._skipped: OrderedDict[int, None] = OrderedDict()
+        self._fill = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._layer = None
+        self._in_memory = True
+        self._channel: str | None = None
+        self._wide: set[Subscriber] = set()
+        self._by_task: dict[int, set[Subscriber]] = {}
+        self._by_execution: dict[int, set[Subscriber]] = {}
+        self._streams_by_user: dict[int | None, int] = {}
+        self._renders: OrderedDict[tuple[str, int], asyncio.Future] = OrderedDict()
+        self._gap_wait = 0.0
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self.started:
+                return
+            self._layer = get_channel_layer()
+            self._in_memory = self._layer is None or isinstance(self._layer, InMemoryChannelLayer)
+            vendor = await sync_to_async(lambda: connections["default"].vendor)()
+            # SQLite writers are serialised and take their id inside the write lock, so a
+            # hole seen in the log is final; PostgreSQL hands out ids before commit.
+            self._gap_wait = settings.EVENTS_GAP_WAIT_SECONDS if vendor == "postgresql" else 0
+            self.cursor = await sync_to_async(last_event_id)()
+            publishing.add_local_listener(self._local_listener)
+            self._tasks = [
+                asyncio.ensure_future(self._pump()),
+                asyncio.ensure_future(self._safety_tick()),
+            ]
+            if not self._in_memory:
+                self._tasks.append(asyncio.ensure_future(self._listen()))
+            self.started = True
+
+    async def aclose(self) -> None:
+        publishing.remove_local_listener(self._local_listener)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if self._channel and self._layer is not None:
+            with contextlib.suppress(Exception):
+                await self._layer.group_discard(publishing.EVENTS_GROUP, self._channel)
+        self.started = False
+
+    def detach(self) -> None:
+        """Forget a hub whose loop is gone (tests: one loop per test)."""
+        publishing.remove_local_listener(self._local_listener)
+
+    # -- subscribers ------------------------------------------------------------------
+
+    async def resync_if_idle(self) -> None:
+        """With nobody listening the hub reads nothing, so its cursor may lag: bring it to
+        the log's end before a first subscriber starts "from now"."""
+        if self.subscribers():
+            return
+        latest = await sync_to_async(last_event_id)()
+        if latest > self.cursor and not self.subscribers():
+            self.cursor = latest
+            self._pending = {k: v for k, v in self._pending.items() if k > latest}
+            self._hold_until = None
+            self._drain()
+
+    def streams_of(self, user_id: int | None) -> int:
+        return self._streams_by_user.get(user_id, 0)
+
+    def subscribe(
+        self,
+        event_filter: EventFilter,
+        *,
+        after_id: int | None = None,
+        renderer: FragmentRenderer | None = None,
+        user_id: int | None = None,
+    ) -> Subscriber:
+        """A new subscriber: live from now, or from the log after `after_id` first."""
+        start = self.cursor if after_id is None else after_id
+        sub = Subscriber(
+            event_filter=event_filter,
+            renderer=renderer,
+            user_id=user_id,
+            last_id=start,
+            buffer=settings.EVENTS_SUBSCRIBER_BUFFER,
+            behind=start < self.cursor,
+        )
+        if event_filter.task_id is not None:
+            self._by_task.setdefault(event_filter.task_id, set()).add(sub)
+        elif event_filter.execution_id is not None:
+            self._by_execution.setdefault(event_filter.execution_id, set()).add(sub)
+        else:
+            self._wide.add(sub)
+        self._streams_by_user[user_id] = self._streams_by_user.get(user_id, 0) + 1
+        metrics.STREAMS_OPEN.inc()
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        if sub.closed:
+            return
+        sub.closed = True
+        f = sub.event_filter
+        if f.task_id is not None:
+            index, key = self._by_task, f.task_id
+        elif f.execution_id is not None:
+            index, key = self._by_execution, f.execution_id
+        else:
+            index, key = None, None
+        if index is None:
+            self._wide.discard(sub)
+        elif key in index:
+            index[key].discard(sub)
+            if not index[key]:
+                del index[key]
+        left = self._streams_by_user.get(sub.user_id, 1) - 1
+        if left > 0:
+            self._streams_by_user[sub.user_id] = left
+        else:
+            self._streams_by_user.pop(sub.user_id, None)
+        sub.queue.clear()
+        metrics.STREAMS_OPEN.dec()
+
+    def subscribers(self) -> list[Subscriber]:
+        subs = list(self._wide)
+        for group in (*self._by_task.values(), *self._by_execution.values()):
+            subs.extend(group)
+        return subs
+
+    def queue_depths(self) -> list[int]:
+        return [len(sub.queue) for sub in self.subscribers()]
+
+    async def next_items(self, sub: Subscriber, timeout: float) -> list[Item]:
+        """What `sub` should send next, in id order; [] when nothing came within timeout."""
+        while True:
+            if sub.queue:
+                items = list(sub.queue)
+                sub.queue.clear()
+                return items
+            if sub.reset_reason is not None:
+                return []
+            if sub.behind:
+                items = await self._catch_up(sub)
+                if items:
+                    return items
+                continue
+            sub.wake.clear()
+            try:
+                await asyncio.wait_for(sub.wake.wait(), timeout)
+            except TimeoutError:
+                return []
+            if sub.reset_reason is not None:
+                return []
+
+    async def _catch_up(self, sub: Subscriber) -> list[Item]:
+        """One page of the log after sub.last_id, up to what the hub has handed out; the
+        subscriber rejoins the live feed once a read reaches the hub's cursor."""
+        target = self.cursor
+        f = sub.event_filter
+        page = await sync_to_async(events_after)(
+            sub.last_id,
+            types=list(f.types),
+            type_prefixes=list(f.prefixes),
+            task_id=f.task_id,
+            execution_id=f.execution_id,
+            limit=PAGE,
+            up_to_id=target,
+        )
+        metrics.EVENTS_RECEIVED.labels("log").inc(len(page))
+        if page:
+            sub.last_id = max(sub.last_id, page[-1]["id"])
+        if len(page) < PAGE:
+            sub.last_id = max(sub.last_id, target)
+            if self.cursor == target:  # nothing was handed out while we read: rejoin
+                sub.behind = False
+        return [(event, _at_timestamp(event)) for event in page]
+
+    # -- rendering, once per event per process ----------------------------------------
+
+    async def render(self, renderer: FragmentRenderer, event: dict) -> str | None:
+        key = (renderer.name, event["id"])
+        future = self._renders.get(key)
+        if future is None:
+            future = asyncio.ensure_future(sync_to_async(_render_safely)(renderer, event))
+            self._renders[key] = future
+            while len(self._renders) > RENDER_CACHE:
+                self._renders.popitem(last=False)
+        # shield: a subscriber that goes away must not cancel the render others wait for
+        return await asyncio.shield(future)
+
+    # -- receiving --------------------------------------------------------------------
+
+    def _local_listener(self, event: dict) -> None:
+        """Called from whatever thread committed the event in this process."""
+        committed = time.time()
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
+            self.loop.call_soon_threadsafe(self.offer, event, committed, "local")
+
+    def offer(self, event: dict, committed: float | None, source: str) -> None:
+        """Take one event from any source; duplicates are dropped by id."""
+        metrics.EVENTS_RECEIVED.labels(source).inc()
+        event_id = event["id"]
+        if event_id <= self.cursor:
+            if event_id in self._skipped:
+                self._late_commit(event)
+            return
+        if event_id in self._pending:
+            return
+        self._pending[event_id] = (event, committed if committed else _at_timestamp(event))
+        self._drain()
+        if self._pending:
+            self._fill.set()
+
+    def _drain(self) -> None:
+        while self.cursor + 1 in self._pending:
+            self._dispatch(self._pending.pop(self.cursor + 1))
+        if not self._pending:
+            self._hold_until = None
+
+    def _dispatch(self, item: Item) -> None:
+        event = item[0]
+        self.cursor = event["id"]
+        candidates = list(self._wide)
+        for index, key in (
+            (self._by_task, event["task_id"]),
+            (self._by_execution, event["execution_id"]),
+        ):
+            if key is not None and key in index:
+                candidates.extend(index[key])
+        for sub in candidates:
+            if sub.behind or event["id"] <= sub.last_id or not sub.event_filter.matches(event):
+                continue
+            if len(sub.queue) >= sub.buffer:
+                # Never wait for a slow reader: it reads the log from its last id instead.
+                sub.behind = True
+                metrics.LOG_FALLBACKS.inc()
+            else:
+                sub.queue.append(item)
+                sub.last_id = event["id"]
+            sub.wake.set()
+
+    def _late_commit(self, event: dict) -> None:
+        """An id the hub stopped waiting for committed after all: the matching streams
+        missed it in order, so they are told to refetch."""
+        del self._skipped[event["id"]]
+        for sub in self.subscribers():
+            if sub.event_filter.matches(event):
+                sub.reset_reason = "late commit"
+                sub.wake.set()
+
+    def _skip_hole(self) -> None:
+        first = min(self._pending)
+        for missing in range(self.cursor + 1, first):
+            self._skipped[missing] = None
+            if len(self._skipped) > SKIPPED_KEPT:
+                self._skipped.popitem(last=False)
+        metrics.GAP_SKIPS.inc()
+        logger.warning("events %s..%s never committed; moving on", self.cursor + 1, first - 1)
+        self.cursor = first - 1
+        self._drain()
+
+    async def _read_log(self) -> None:
+        """Read the log after the cursor until it has nothing more, or a hole holds."""
+        while True:
+            page = await sync_to_async(events_after)(self.cursor, limit=PAGE)
+            metrics.LOG_READS.inc()
+            for event in page:
+                if event["id"] > self.cursor and event["id"] not in self._pending:
+                    metrics.EVENTS_RECEIVED.labels("log").inc()
+                    self._pending[event["id"]] = (event, _at_timestamp(event))
+            self._drain()
+            if self._pending:  # a hole below what is committed
+                now = time.monotonic()
+                if self._hold_until is None:
+                    self._hold_until = now + self._gap_wait
+                if now < self._hold_until:
+                    return
+                self._skip_hole()
+                continue
+            if len(page) < PAGE:
+                return
+
+    async def _pump(self) -> None:
+        while True:
+            timeout = None
+            if self._hold_until is not None:
+                timeout = max(0.0, min(HOLD_POLL_SECONDS, self._hold_until - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._fill.wait(), timeout)
+            self._fill.clear()
+            try:
+                await self._read_log()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("reading the event log failed; retrying on the next tick")
+
+    async def _safety_tick(self) -> None:
+        """One cheap max-id query per process per tick, and only while someone listens."""
+        since_group = time.monotonic()
+        while True:
+            await asyncio.sleep(settings.EVENTS_SAFETY_TICK_SECONDS)
+            if not self.subscribers():
+                continue
+            try:
+                if await sync_to_async(last_event_id)() > self.cursor:
+                    self._fill.set()
+            except Exception:
+                logger.exception("safety tick could not read the log")
+            if not self._in_memory and time.monotonic() - since_group > GROUP_REFRESH_SECONDS:
+                since_group = time.monotonic()
+                with contextlib.suppress(Exception):
+                    await self._layer.group_add(publishing.EVENTS_GROUP, self._channel)
+
+    async def _listen(self) -> None:
+        """The one channel-layer subscription of this process."""
+        backoff = 0.1
+        while True:
+            try:
+                if self._channel is None:
+                    self._channel = await self._layer.new_channel(prefix="events-hub.")
+                await self._layer.group_add(publishing.EVENTS_GROUP, self._channel)
+                self._fill.set()  # anything published while we were not listening
+                while True:
+                    message = await self._layer.receive(self._channel)
+                    backoff = 0.1
+                    if message.get("type") == publishing.MESSAGE_TYPE and "event" in message:
+                        self.offer(message["event"], message.get("published_at"), "layer")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning(
+                    "channel layer receive failed (%s); rejoining in %.1fs", exc, backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+
+def _render_safely(renderer: FragmentRenderer, event: dict) -> str | None:
+    try:
+        return renderer.render(event)
+    except Exception:
+        logger.exception("renderer %s failed for event %s", renderer.name, event.get("id"))
+        return None
+
+
+_hub: Hub | None = None
+
+
+async def get_hub() -> Hub:
+    """This process's hub, started on first use, bound to the running loop."""
+    global _hub
+    loop = asyncio.get_running_loop()
+    if _hub is None or _hub.loop is not loop:
+        if _hub is not None:
+            _hub.detach()
+        _hub = Hub(loop)
+    await _hub.start()
+    return _hub
+
+
+def current_hub() -> Hub | None:
+    return _hub
+
+
+async def close_hub() -> None:
+    global _hub
+    hub, _hub = _hub, None
+    if hub is not None:
+        await hub.aclose()
+
+
+def _queue_depth(stat: str) -> float:
+    hub = _hub
+    if hub is None:
+        return 0
+    depths = hub.queue_depths()
+    if not depths:
+        return 0
+    return max(depths) if stat == "max" else sum(depths)
+
+
+metrics.QUEUE_DEPTH.labels("total").set_function(lambda: _queue_depth("total"))
+metrics.QUEUE_DEPTH.labels("max").set_function(lambda: _queue_depth("max"))

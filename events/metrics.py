@@ -1,0 +1,31 @@
+"""Prometheus metrics of the streams, one set per server process (see /metrics)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+STREAMS_OPEN = Gauge("taskstream_streams_open", "SSE streams open in this process")
+EVENTS_RECEIVED = Counter(
+    "taskstream_events_received",
+    "Events the hub received, by source (layer, local commit, log read)",
+    ["source"],
+)
+EVENTS_DELIVERED = Counter(
+    "taskstream_events_delivered", "Event frames written to SSE streams (all subscribers)"
+)
+QUEUE_DEPTH = Gauge(
+    "taskstream_subscriber_queue_depth", "Events waiting in subscriber queues", ["stat"]
+)
+LOG_FALLBACKS = Counter(
+    "taskstream_subscriber_log_fallbacks",
+    "Times a subscriber's buffer overflowed and it switched to reading the log",
+)
+RESETS = Counter("taskstream_stream_resets", "reset events sent, by reason", ["reason"])
+GAP_SKIPS = Counter(
+    "taskstream_hub_gap_skips", "Holes in the id sequence the hub gave up waiting for"
+)
+LOG_READS = Counter("taskstream_hub_log_reads", "Log pages the hub read (gaps and ticks)")
+DELIVERY_LATENCY = Histogram(
+    "taskstream_event_delivery_latency_seconds",
+    "From an event's publish on commit (or its `at` when read from the log) to its frame "
+    "being written to a stream",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)

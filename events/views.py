@@ -1,0 +1,50 @@
+"""Thin views: the JSON event stream and the Prometheus metrics."""
+
+import hmac
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpResponse
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from events.streams import EventFilter, FilterError, stream_response
+
+
+def _text(status: int, reason: str) -> HttpResponse:
+    return HttpResponse(f"{reason}\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+@login_not_required  # streams answer 401 themselves: never a redirect to an HTML page
+@require_GET
+async def event_stream(request):
+    """GET /events/: the JSON event stream (see README, "Streams")."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return _text(401, "authentication required: log in first")
+    try:
+        event_filter = EventFilter.from_params(request.GET)
+    except FilterError as exc:
+        return _text(400, str(exc))
+    return await stream_response(request, event_filter=event_filter)
+
+
+def _bearer_ok(request) -> bool:
+    token = settings.METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    if not token or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[len("Bearer ") :].strip().encode(), token.encode())
+
+
+@login_not_required
+@require_GET
+async def metrics(request):
+    """GET /metrics: Prometheus text; a staff session or `Authorization: Bearer`."""
+    if not _bearer_ok(request):
+        user = await request.auser()
+        if not user.is_authenticated:
+            return _text(401, "authentication required: a staff session or a bearer token")
+        if not user.is_staff:
+            return _text(403, "metrics are for staff only")
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
