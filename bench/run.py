@@ -1,0 +1,650 @@
+"""Run the benchmarks and write their results.
+
+    uv run --group bench python -m bench.run            # the full run (~20 minutes)
+    uv run --group bench python -m bench.run --quick    # a few minutes, smaller figures
+    ... --only capacity,latency,throughput,polling,eventstream,overhead   (a subset)
+    ... --profile                                        # py-spy the 10k-stream run
+
+Everything runs against real servers (daphne with a 4096 backlog, uvicorn) on
+127.0.0.1, a fresh SQLite database under var/bench/, the in-memory layer and Redis at
+127.0.0.1:6379 (a unique CHANNEL_LAYER_PREFIX per run). Every run stops by itself: each
+phase has a fixed duration and a bounded drain. Results: bench/results/<stamp>.json (and
+latest.json), the tables in docs/benchmarks.md (between the results markers) and the
+plots docs/bench-*.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench import client, djangoside, procs
+
+ROOT = procs.ROOT
+RESULTS = ROOT / "bench" / "results"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+STREAM_PATH = "/events/"
+LOG = print
+
+
+def arun(coro):
+    """Run the client on uvloop when it is installed (uvicorn[standard] brings it)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class Bench:
+    def __init__(self, quick: bool, profile: bool) -> None:
+        self.quick = quick
+        self.profile = profile
+        self.stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.dir = ROOT / "var" / "bench" / self.stamp
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.db = self.dir / "bench.sqlite3"
+        self.prefix = f"bench-{uuid.uuid4().hex[:10]}"
+        self.redis = redis_up()
+        self.results: dict = {
+            "stamp": self.stamp,
+            "quick": quick,
+            "machine": procs.machine(),
+            "redis": self.redis,
+            "notes": [],
+        }
+        self.cookie = ""
+        self.execution_ids: list[int] = []
+        self.task_ids: list[int] = []
+        self.offset = 0  # titles of created tasks stay unique across phases
+
+    # -- environment -----------------------------------------------------------------
+
+    def env(self, *, layer: str = "memory", settings: str = "bench.settings", **extra) -> dict:
+        env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DEBUG"}}
+        env.update(
+            DJANGO_SETTINGS_MODULE=settings,
+            SECRET_KEY="bench-only-secret-key",
+            DATABASE_URL=f"sqlite:///{self.db}",
+            EVENTS_MAX_STREAMS_PER_USER="1000000",
+            EVENTS_STREAM_MAX_SECONDS="3600",
+            PYTHONUNBUFFERED="1",
+            PYTHONPATH=str(ROOT),
+        )
+        if layer == "redis":
+            env.update(REDIS_URL=REDIS_URL, CHANNEL_LAYER_PREFIX=self.prefix)
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    def setup(self) -> None:
+        tasks = 100
+        LOG(f"setup: database {self.db}, {tasks} tasks with running executions")
+        env = self.env(settings="bench.es_settings")
+        out = procs.djangoside(env, "setup", "--tasks", str(tasks))
+        self.execution_ids = out["execution_ids"]
+        self.task_ids = out["task_ids"]
+
+    def server(self, kind: str, layer: str, **kw) -> procs.Server:
+        server = procs.Server(kind, self.env(layer=layer, **kw.pop("env", {})), **kw).start()
+        if not self.cookie:
+            self.cookie = procs.login_cookie(
+                server.url, djangoside.BENCH_USER, djangoside.BENCH_PASSWORD
+            )
+        # one warm-up stream and page, so imports and first-request work are not counted
+        arun(self._warm(server))
+        return server
+
+    async def _warm(self, server: procs.Server) -> None:
+        receipts = client.Receipts()
+        streams, _, failures = await client.open_streams(
+            2, port=server.port, path=STREAM_PATH, cookie=self.cookie, receipts=receipts
+        )
+        await client.close_streams(streams)
+        if failures:
+            LOG(f"  warning: {failures} warm-up stream(s) refused on {server.kind}")
+
+    # -- producing ---------------------------------------------------------------------
+
+    async def produce(self, server: procs.Server, layer: str, spec: dict) -> dict:
+        """Run the producer in the server (in-memory layer) or a separate process (Redis)."""
+        spec = {"execution_ids": self.execution_ids, **spec}
+        if spec["kind"] == "create":
+            spec.setdefault("offset", self.offset)
+            self.offset += spec["count"]
+        budget = 60 + spec["count"] / max(spec["rate"], 1) * 3
+        if layer == "redis":
+            producer = procs.Producer(self.env(layer="redis"), spec)
+            return await asyncio.to_thread(producer.result, budget)
+        async with httpx.AsyncClient(timeout=budget) as http:
+            response = await http.post(f"{server.url}/__bench__/produce", json=spec)
+            response.raise_for_status()
+            return response.json()
+
+    # -- measuring ---------------------------------------------------------------------
+
+    @staticmethod
+    async def drain(receipts: client.Receipts, expected: int, timeout: float) -> float:
+        """Wait until `expected` deliveries arrived or nothing arrives for 2 s (bounded)."""
+        start = time.perf_counter()
+        last, still = -1, time.perf_counter()
+        while time.perf_counter() - start < timeout:
+            got = sum(len(a) for a in receipts.by_event.values())
+            if got >= expected:
+                break
+            if got != last:
+                last, still = got, time.perf_counter()
+            elif time.perf_counter() - still > 2.0:
+                break
+            await asyncio.sleep(0.1)
+        return time.perf_counter() - start
+
+    @staticmethod
+    def latency(events: list, by: dict, expect: Callable[[str, int | None], int]) -> dict:
+        """Delivery latency from commit to receipt, over every expected delivery."""
+        parts, expected, got = [], 0, 0
+        for event_id, committed, type_, _title, task_id in events:
+            n = expect(type_, task_id)
+            if not n:
+                continue
+            expected += n
+            arr = by.get(event_id)
+            if arr:
+                got += min(len(arr), n)
+                parts.append(np.frombuffer(arr, dtype="d") - committed)
+        if not parts:
+            return {"expected": expected, "delivered": 0, "lost": expected}
+        ms = np.concatenate(parts) * 1000.0
+        return {
+            "expected": expected,
+            "delivered": got,
+            "lost": expected - got,
+            "p50_ms": float(np.percentile(ms, 50)),
+            "p95_ms": float(np.percentile(ms, 95)),
+            "p99_ms": float(np.percentile(ms, 99)),
+            "max_ms": float(ms.max()),
+        }
+
+    # -- 1. capacity ---------------------------------------------------------------------
+
+    def capacity(self) -> None:
+        sizes = [1000, 5000] if self.quick else [1000, 5000, 10000]
+        combos = [("daphne", "memory"), ("uvicorn", "memory")]
+        if self.redis:
+            combos += [("daphne", "redis"), ("uvicorn", "redis")]
+        rows = []
+        for kind, layer in combos:
+            for mode in ("stream", "idle keep-alive"):
+                if mode != "stream" and layer != "memory":
+                    continue
+                with self.server(kind, layer) as server:
+                    rows += arun(self._capacity(server, layer, sizes, mode))
+        self.results["capacity"] = rows
+
+    async def _capacity(self, server: procs.Server, layer: str, sizes, mode: str) -> list[dict]:
+        receipts = client.Receipts()
+        base = server.rss_kb()
+        opened: list = []
+        rows = []
+        total_secs = 0.0
+        for n in sizes:
+            todo = n - len(opened)
+            if mode == "stream":
+                streams, secs, failures = await client.open_streams(
+                    todo, port=server.port, path=STREAM_PATH, cookie=self.cookie,
+                    receipts=receipts,
+                )  # fmt: skip
+            else:
+                streams, secs, failures = await client.open_streams(
+                    todo, port=server.port, path="/__bench__/stats", cookie=self.cookie,
+                    receipts=receipts,
+                )  # fmt: skip
+            opened += streams
+            total_secs += secs
+            await asyncio.sleep(2.0)  # let the server settle before reading RSS
+            rss = server.rss_kb()
+            row = {
+                "server": server.kind,
+                "layer": layer,
+                "mode": mode,
+                "streams": len(opened) - failures,
+                "target": n,
+                "failures": failures,
+                "open_seconds": total_secs,
+                "rss_base_kb": base,
+                "rss_kb": rss,
+                "kb_per_stream": (rss - base) / max(1, len(opened) - failures),
+            }
+            LOG(f"  capacity {server.kind}/{layer}/{mode}: {row}")
+            rows.append(row)
+            if failures:
+                break
+        await client.close_streams(opened)
+        return rows
+
+    # -- 2 and 3. latency and throughput ---------------------------------------------------
+
+    async def _latency_run(
+        self,
+        server: procs.Server,
+        layer: str,
+        *,
+        streams: int,
+        rate: float,
+        seconds: float,
+        filtered_by_task: bool = False,
+        path: str | None = None,
+        expect_all: bool = False,
+        profile_to: Path | None = None,
+    ) -> dict:
+        receipts = client.Receipts()
+        opened, open_secs, failures = [], 0.0, 0
+        per_task: dict[int, int] = {}
+        if filtered_by_task:
+            # each stream follows one task, spread evenly over the tasks the producer flips
+            for k in range(streams):
+                task = self.task_ids[k % len(self.task_ids)]
+                per_task[task] = per_task.get(task, 0) + 1
+            groups = {}
+            for k in range(streams):
+                task = self.task_ids[k % len(self.task_ids)]
+                groups[task] = groups.get(task, 0) + 1
+            for task, count in groups.items():
+                s, secs, f = await client.open_streams(
+                    count, port=server.port, path=f"/events/?task={task}&type=execution.status",
+                    cookie=self.cookie, receipts=receipts,
+                )  # fmt: skip
+                opened += s
+                open_secs += secs
+                failures += f
+        else:
+            opened, open_secs, failures = await client.open_streams(
+                streams, port=server.port,
+                path=path or "/events/?type=execution.status", cookie=self.cookie,
+                receipts=receipts,
+            )  # fmt: skip
+        live = len(opened) - failures
+        await asyncio.sleep(1.0)
+        receipts.by_event.clear()
+        count = max(1, int(rate * seconds))
+        spy = None
+        if profile_to is not None:
+            spy = subprocess.Popen(
+                ["py-spy", "record", "-p", str(server.pid), "-d", str(int(seconds) + 2),
+                 "-r", "50", "-f", "raw", "-o", str(profile_to), "--nonblocking"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        cpu0, q0 = server.cpu(), server.stats()["queries"]
+        t0 = time.perf_counter()
+        spec = {"kind": "transition", "rate": rate, "count": count}
+        produced = await self.produce(server, layer, spec)
+        events = produced["events"]
+        if expect_all:
+
+            def expect(type_, task_id):
+                return live
+
+        elif filtered_by_task:
+
+            def expect(type_, task_id):
+                return per_task.get(task_id, 0) if type_ == "execution.status" else 0
+
+        else:
+
+            def expect(type_, task_id):
+                return live if type_ == "execution.status" else 0
+
+        expected = sum(expect(e[2], e[4]) for e in events)
+        drain = await self.drain(receipts, expected, timeout=max(20.0, seconds * 3))
+        wall = time.perf_counter() - t0
+        cpu1, q1 = server.cpu(), server.stats()["queries"]
+        if spy is not None:
+            try:
+                spy.wait(timeout=seconds + 30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+        stats = self.latency(events, receipts.by_event, expect)
+        await client.close_streams(opened)
+        row = {
+            "server": server.kind,
+            "layer": layer,
+            "streams": live,
+            "failures": failures,
+            "open_seconds": open_secs,
+            "filter": "task" if filtered_by_task else (path or "type=execution.status"),
+            "rate_target": rate,
+            "rate_achieved": produced["rate"],
+            "transitions": count,
+            "drain_seconds": drain,
+            "deliveries_per_s": stats.get("delivered", 0) / max(wall, 1e-9),
+            "server_cpu_s": cpu1 - cpu0,
+            "wall_s": wall,
+            "server_queries": q1 - q0,
+            **stats,
+        }
+        shown = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items()}
+        LOG(f"  latency: {shown}")
+        return row
+
+    def latency_all(self) -> None:
+        seconds = 5 if self.quick else 10
+        plan = [(1000, 100.0, False), (10000, 100.0, True)]
+        if self.quick:
+            plan = [(1000, 100.0, False), (5000, 100.0, True)]
+        # the firehose at 10k streams, at a rate one process can carry (see throughput)
+        plan.append((5000 if self.quick else 10000, 5.0, False))
+        combos = [("daphne", "memory"), ("uvicorn", "memory")]
+        if self.redis:
+            combos += [("daphne", "redis"), ("uvicorn", "redis")]
+        rows = []
+        for kind, layer in combos:
+            with self.server(kind, layer) as server:
+                for streams, rate, by_task in plan:
+                    profile_to = None
+                    if self.profile and streams >= 10000 and layer == "memory":
+                        name = f"{kind}-{streams}-{'task' if by_task else 'all'}"
+                        profile_to = RESULTS / f"profile-{self.stamp}-{name}.txt"
+                    rows.append(arun(self._latency_run(
+                        server, layer, streams=streams, rate=rate, seconds=seconds,
+                        filtered_by_task=by_task, profile_to=profile_to,
+                    )))  # fmt: skip
+        self.results["latency"] = rows
+
+    def throughput(self) -> None:
+        """Raise the rate at 1k firehose streams until latency runs away."""
+        seconds = 4 if self.quick else 6
+        streams = 1000
+        rates = [10, 25, 50, 100, 200] if self.quick else [10, 25, 50, 75, 100, 150, 200, 300]
+        combos = [("uvicorn", "memory"), ("daphne", "memory")]
+        if self.redis:
+            combos += [("uvicorn", "redis"), ("daphne", "redis")]
+        rows = []
+        for kind, layer in combos:
+            with self.server(kind, layer) as server:
+                for rate in rates:
+                    run = self._latency_run(
+                        server, layer, streams=streams, rate=rate, seconds=seconds
+                    )
+                    row = arun(run)
+                    rows.append(row)
+                    if (
+                        row.get("p99_ms", 1e9) > 1000
+                        or row.get("lost", 0)
+                        or (row["rate_achieved"] < rate * 0.8)
+                    ):
+                        break  # latency ran away (or the producer could not keep up)
+        self.results["throughput"] = rows
+
+    # -- 4. push against polling -------------------------------------------------------
+
+    def polling(self) -> None:
+        dashboards = 500
+        seconds = 20 if self.quick else 40
+        activity = 1.0  # tasks created per second, the same in both runs
+        layer = "redis" if self.redis else "memory"
+        rows = []
+        for kind in ("daphne", "uvicorn") if not self.quick else ("daphne",):
+            with self.server(kind, layer) as server:
+                rows.append(arun(self._poll(server, layer, dashboards, seconds, activity)))
+                rows.append(arun(self._push(server, layer, dashboards, seconds, activity)))
+                rows.append(arun(self._idle(server, dashboards, 15 if not self.quick else 8)))
+        self.results["polling"] = rows
+
+    def _fragment_path(self) -> str:
+        return os.environ.get("BENCH_FRAGMENT_PATH", "/")
+
+    @staticmethod
+    def staleness(events: list, by_title: dict, clients: int) -> dict:
+        committed = {int(title.rsplit("-", 1)[1]): t for _, t, type_, title, _ in events
+                     if type_ == "task.created" and title}  # fmt: skip
+        parts, expected, got = [], 0, 0
+        for n, t in committed.items():
+            expected += clients
+            arr = by_title.get(n)
+            if arr:
+                got += len(arr)
+                parts.append(np.frombuffer(arr, dtype="d") - t)
+        if not parts:
+            return {"changes": len(committed), "seen": 0, "expected": expected}
+        ms = np.concatenate(parts) * 1000.0
+        return {
+            "changes": len(committed),
+            "seen": got,
+            "expected": expected,
+            "staleness_p50_ms": float(np.percentile(ms, 50)),
+            "staleness_p99_ms": float(np.percentile(ms, 99)),
+            "staleness_max_ms": float(ms.max()),
+        }
+
+    async def _poll(self, server, layer, dashboards, seconds, activity) -> dict:
+        stats = client.PollStats()
+        cpu0, q0 = server.cpu(), server.stats()["queries"]
+        t0 = time.perf_counter()
+        poll = asyncio.ensure_future(
+            client.poll_dashboards(
+                dashboards, port=server.port, path=self._fragment_path(), cookie=self.cookie,
+                interval=2.0, duration=seconds, stats=stats,
+            )
+        )  # fmt: skip
+        await asyncio.sleep(2.0)  # every dashboard has its first page
+        spec = {"kind": "create", "rate": activity, "count": int(activity * (seconds - 5))}
+        produced = await self.produce(server, layer, spec)
+        await poll
+        wall = time.perf_counter() - t0
+        cpu1, q1 = server.cpu(), server.stats()["queries"]
+        row = {
+            "server": server.kind, "layer": layer, "mode": "polling every 2 s",
+            "path": self._fragment_path(), "clients": dashboards, "wall_s": wall,
+            "server_cpu_s": cpu1 - cpu0, "server_queries": q1 - q0,
+            "requests": stats.requests, "errors": stats.errors, "bytes": stats.bytes,
+            **self.staleness(produced["events"], stats.by_title, dashboards),
+        }  # fmt: skip
+        LOG(f"  polling: {row}")
+        return row
+
+    async def _push(self, server, layer, dashboards, seconds, activity) -> dict:
+        receipts = client.Receipts(track_titles=True)
+        streams, open_secs, failures = await client.open_streams(
+            dashboards, port=server.port, path=STREAM_PATH, cookie=self.cookie, receipts=receipts
+        )
+        await asyncio.sleep(1.0)
+        receipts.bytes = 0
+        cpu0, q0 = server.cpu(), server.stats()["queries"]
+        t0 = time.perf_counter()
+        spec = {"kind": "create", "rate": activity, "count": int(activity * (seconds - 5))}
+        produced = await self.produce(server, layer, spec)
+        # the same wall time as the polling run
+        await asyncio.sleep(max(0.0, seconds - (time.perf_counter() - t0)))
+        wall = time.perf_counter() - t0
+        cpu1, q1 = server.cpu(), server.stats()["queries"]
+        await client.close_streams(streams)
+        row = {
+            "server": server.kind, "layer": layer, "mode": "SSE stream",
+            "path": STREAM_PATH, "clients": len(streams) - failures, "wall_s": wall,
+            "server_cpu_s": cpu1 - cpu0, "server_queries": q1 - q0,
+            "requests": len(streams), "errors": failures, "bytes": receipts.bytes,
+            **self.staleness(produced["events"], receipts.by_title, len(streams) - failures),
+        }  # fmt: skip
+        LOG(f"  push: {row}")
+        return row
+
+    async def _idle(self, server, dashboards, seconds) -> dict:
+        receipts = client.Receipts()
+        streams, _, failures = await client.open_streams(
+            dashboards, port=server.port, path=STREAM_PATH, cookie=self.cookie, receipts=receipts
+        )
+        await asyncio.sleep(1.0)
+        cpu0, q0 = server.cpu(), server.stats()["queries"]
+        receipts.bytes = 0
+        await asyncio.sleep(seconds)
+        cpu1, q1 = server.cpu(), server.stats()["queries"]
+        await client.close_streams(streams)
+        row = {
+            "server": server.kind, "layer": "-", "mode": "idle streams (no activity)",
+            "path": STREAM_PATH, "clients": len(streams) - failures, "wall_s": seconds,
+            "server_cpu_s": cpu1 - cpu0, "server_queries": q1 - q0,
+            "requests": len(streams), "errors": failures, "bytes": receipts.bytes,
+        }  # fmt: skip
+        LOG(f"  idle: {row}")
+        return row
+
+    # -- 5. django-eventstream side by side ---------------------------------------------------
+
+    def eventstream(self) -> None:
+        streams = 1000
+        seconds = 5 if self.quick else 10
+        burst = 300 if self.quick else 1000
+        rows = []
+        for name, settings, path in (
+            ("taskstream", "bench.settings", STREAM_PATH),
+            ("django-eventstream 5.3", "bench.es_settings", "/es/"),
+        ):
+            for kind in ("daphne", "uvicorn"):
+                env = {"DJANGO_SETTINGS_MODULE": settings}
+                with self.server(kind, "memory", env=env) as server:
+                    base = server.rss_kb()
+                    row = arun(self._es_one(server, name, path, streams, seconds, burst, base))
+                    rows.append(row)
+        self.results["eventstream"] = rows
+
+    async def _es_one(self, server, name, path, streams, seconds, burst, base) -> dict:
+        receipts = client.Receipts()
+        opened, open_secs, failures = await client.open_streams(
+            streams, port=server.port, path=path, cookie=self.cookie, receipts=receipts
+        )
+        live = len(opened) - failures
+        await asyncio.sleep(2.0)
+        kb = (server.rss_kb() - base) / max(1, live)
+        receipts.by_event.clear()
+        # steady: 10 transitions/s (20 events/s: execution.status + task.status)
+        spec = {"kind": "transition", "rate": 10, "count": int(10 * seconds)}
+        produced = await self.produce(server, "memory", spec)
+        expected = len(produced["events"]) * live
+        await self.drain(receipts, expected, timeout=30)
+        steady = self.latency(produced["events"], receipts.by_event, lambda t, k: live)
+        receipts.by_event.clear()
+        # burst: as fast as the producer can commit
+        spec = {"kind": "transition", "rate": 0, "count": burst}
+        produced = await self.produce(server, "memory", spec)
+        expected = len(produced["events"]) * live
+        await self.drain(receipts, expected, timeout=60)
+        burst_stats = self.latency(produced["events"], receipts.by_event, lambda t, k: live)
+        await client.close_streams(opened)
+        row = {
+            "stack": name, "server": server.kind, "streams": live, "failures": failures,
+            "open_seconds": open_secs, "kb_per_stream": kb,
+            "steady": steady, "burst": {**burst_stats, "events": len(produced["events"]),
+                                        "burst_rate": produced["rate"]},
+        }  # fmt: skip
+        LOG(f"  eventstream: {row}")
+        return row
+
+    # -- 6. publish overhead ---------------------------------------------------------------
+
+    def overhead(self) -> None:
+        ops = 500 if self.quick else 2000
+        rows = []
+        layers = ["memory", "redis"] if self.redis else ["memory"]
+        for layer in layers:
+            out = procs.djangoside(self.env(layer=layer), "overhead", "--ops", str(ops))
+            rows.append({"database": "sqlite", "layer": layer, "cases": out})
+            LOG(f"  overhead sqlite/{layer}: {out}")
+        pg = self._postgres_url()
+        if pg:
+            for layer in layers:
+                out = procs.djangoside(
+                    {**self.env(layer=layer), "DATABASE_URL": pg}, "overhead", "--ops", str(ops)
+                )
+                rows.append({"database": "postgresql", "layer": layer, "cases": out})
+                LOG(f"  overhead postgresql/{layer}: {out}")
+        self.results["overhead"] = rows
+
+    def _postgres_url(self) -> str | None:
+        """A fresh PostgreSQL database for this run, migrated; None when there is none."""
+        try:
+            import psycopg
+
+            name = f"bench_{self.stamp.replace('-', '_')}"
+            with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True,
+                                 connect_timeout=3) as conn:  # fmt: skip
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                conn.execute(f'CREATE DATABASE "{name}"')
+        except Exception as exc:  # noqa: BLE001 - report and go on without PostgreSQL
+            self.results["notes"].append(f"PostgreSQL overhead skipped: {exc}")
+            return None
+        url = f"postgres://postgres@127.0.0.1:5432/{name}"
+        procs.djangoside({**self.env(settings="bench.es_settings"), "DATABASE_URL": url},
+                         "setup", "--tasks", "1")  # fmt: skip
+        return url
+
+    # -- all ------------------------------------------------------------------------------
+
+    def save(self) -> Path:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = RESULTS / f"{self.stamp}{'-quick' if self.quick else ''}.json"
+        text = json.dumps(self.results, indent=1, default=str)
+        path.write_text(text)
+        (RESULTS / ("latest-quick.json" if self.quick else "latest.json")).write_text(text)
+        return path
+
+
+PHASES = ["overhead", "capacity", "latency", "throughput", "polling", "eventstream"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller, a few minutes")
+    parser.add_argument("--only", default=",".join(PHASES), help="comma list of phases")
+    parser.add_argument("--profile", action="store_true", help="py-spy the 10k-stream runs")
+    parser.add_argument("--no-report", action="store_true", help="do not rewrite docs/")
+    args = parser.parse_args(argv)
+    phases = [p.strip() for p in args.only.split(",") if p.strip()]
+    unknown = set(phases) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phase(s) {', '.join(sorted(unknown))}; known: {', '.join(PHASES)}")
+    limit = procs.raise_nofile()
+    bench = Bench(args.quick, args.profile)
+    LOG(f"bench {bench.stamp}: open-file limit {limit}, redis {'up' if bench.redis else 'DOWN'}")
+    if not bench.redis:
+        bench.results["notes"].append("REDIS WAS DOWN: the Redis rows are missing from this run")
+    bench.setup()
+    started = time.perf_counter()
+    for phase in phases:
+        t0 = time.perf_counter()
+        LOG(f"== {phase}")
+        if phase == "latency":
+            bench.latency_all()
+        else:
+            getattr(bench, phase)()
+        bench.results.setdefault("phase_seconds", {})[phase] = time.perf_counter() - t0
+        bench.save()
+    bench.results["total_seconds"] = time.perf_counter() - started
+    path = bench.save()
+    LOG(f"results: {path}")
+    if not args.no_report:
+        from bench import report
+
+        report.write(bench.results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
