@@ -1,0 +1,99 @@
+// The little htmx cannot do: the connection indicator, resuming from the last event a
+// page rendered, closing the stream on pagehide, log follow mode, running durations.
+// No request is ever made from here: the one stream is htmx's (hx-sse).
+(function () {
+  "use strict";
+
+  var sources = new Set();
+  var lastId = null;
+  var failures = 0;
+  var TEXT = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", offline: "Offline" };
+
+  function indicate(state) {
+    var el = document.getElementById("connection");
+    if (!el || el.dataset.state === state) return;
+    el.dataset.state = state;
+    var text = el.querySelector(".conn-text");
+    if (text) text.textContent = TEXT[state];
+  }
+
+  // htmx's SSE extension re-creates a closed EventSource with the URL of the page, whose
+  // last_event_id is the render's; resume from the last event this page applied instead.
+  function resumeUrl(url) {
+    if (lastId === null) return url;
+    var u = new URL(url, window.location.href);
+    u.searchParams.set("last_event_id", lastId);
+    return u.pathname + u.search;
+  }
+
+  function createEventSource(url) {
+    var source = new EventSource(resumeUrl(url), { withCredentials: true });
+    sources.add(source);
+    source.addEventListener("open", function () {
+      failures = 0;
+      indicate("live");
+    });
+    source.addEventListener("error", function () {
+      failures += 1;
+      if (source.readyState === EventSource.CLOSED) sources.delete(source);
+      indicate(failures >= 4 || !navigator.onLine ? "offline" : "reconnecting");
+    });
+    source.addEventListener("fragment", function (event) {
+      if (event.lastEventId) lastId = event.lastEventId;
+    });
+    return source;
+  }
+
+  // The extension uses htmx.createEventSource when set (it only fills it in if empty).
+  htmx.createEventSource = createEventSource;
+
+  window.addEventListener("pagehide", function () {
+    sources.forEach(function (source) { source.close(); });
+    sources.clear();
+  });
+  // Back from the bfcache the stream is closed: load the page afresh.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && document.getElementById("live")) window.location.reload();
+  });
+  window.addEventListener("offline", function () { indicate("offline"); });
+
+  // --- log follow mode ---------------------------------------------------------------
+  function follow() {
+    var box = document.getElementById("log-box");
+    var on = document.getElementById("log-follow");
+    if (box && on && on.checked) box.scrollTop = box.scrollHeight;
+  }
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var target = (event.detail && event.detail.target) || event.target;
+    if (target && target.id === "task-log") follow();
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    follow();
+    var box = document.getElementById("log-box");
+    var on = document.getElementById("log-follow");
+    if (!box || !on) return;
+    on.addEventListener("change", follow);
+    // Scrolling up to read stops following; back at the bottom resumes it.
+    box.addEventListener("scroll", function () {
+      on.checked = box.scrollHeight - box.scrollTop - box.clientHeight < 8;
+    });
+  });
+
+  // --- running durations (text only, no requests) ------------------------------------
+  function format(ms) {
+    if (ms < 1000) return Math.max(0, Math.floor(ms)) + " ms";
+    var s = ms / 1000;
+    if (s < 60) return s.toFixed(1) + " s";
+    var m = Math.floor(s / 60);
+    var sec = Math.floor(s % 60);
+    if (m < 60) return m + " min " + String(sec).padStart(2, "0") + " s";
+    return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
+  }
+  window.setInterval(function () {
+    var now = Date.now();
+    document.querySelectorAll("[data-since]").forEach(function (el) {
+      var since = Date.parse(el.dataset.since);
+      if (!isNaN(since)) el.textContent = format(now - since);
+    });
+  }, 1000);
+})();
