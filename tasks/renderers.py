@@ -19,7 +19,9 @@ from tasks import selectors
 from tasks.forms import AnswerForm
 from tasks.models import Task
 from tasks.selectors import TaskFilters
-from tasks.states import ACTIVE, FINISHED, Status
+from tasks.states import ACTIVE, Status
+
+RETRYABLE = frozenset({Status.FAILED, Status.CANCELLED})
 
 # --- the task list -----------------------------------------------------------------
 
@@ -140,7 +142,7 @@ def task_detail_context(task: Task) -> dict[str, Any]:
         "answer_form": AnswerForm(),
         # The buttons offered follow the state machine; the services still decide.
         "can_cancel": execution is not None and execution.status in ACTIVE,
-        "can_retry": execution is not None and execution.status in FINISHED,
+        "can_retry": execution is not None and execution.status in RETRYABLE,
     }
 
 
