@@ -37,10 +37,10 @@ LIST_EVENT_TYPES = (
 # Events that can add, remove or reorder rows or move counts: the whole page region.
 _LIST_PAGE_TYPES = frozenset({t.TASK_CREATED, t.TASK_STATUS, t.EXECUTION_CREATED})
 
-# Context of a shared render: out-of-band, and no per-viewer CSRF token in the HTML (a
-# form in a fragment posts through htmx, which sends the page's token from <body
-# hx-headers>).
-_SHARED = {"oob": True, "csrf_token": "NOTPROVIDED"}
+# Context of a shared render: out-of-band swaps. The templates leave the per-viewer CSRF
+# token out of out-of-band HTML: a form in a fragment posts through htmx, which sends
+# the page's own token from <body hx-headers>.
+_SHARED = {"oob": True}
 
 LIST_TEMPLATE = "tasks/task_list.html"
 DETAIL_TEMPLATE = "tasks/task_detail.html"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.http import (
     Http404,
     HttpRequest,
@@ -20,6 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from events.api import last_event_id
+from events.streams import EventFilter, stream_response
 from tasks import renderers, selectors, services
 from tasks.forms import AnswerForm, TaskCreateForm, task_filters_parse
 from tasks.models import Execution, Task
@@ -198,11 +200,13 @@ def execution_log(request: HttpRequest, pk: int, number: int | None = None) -> H
 
 
 # --- streams -----------------------------------------------------------------------
+# One stream per page, fragments rendered by tasks.renderers. Anonymous requests get a
+# 401 from stream_response, never a redirect into the login page.
 
 
+@login_not_required
+@require_GET
 async def task_list_stream(request: HttpRequest) -> HttpResponseBase:
-    from events.streams import EventFilter, stream_response
-
     filters, _ = task_filters_parse(request.GET)
     return await stream_response(
         request,
@@ -211,10 +215,11 @@ async def task_list_stream(request: HttpRequest) -> HttpResponseBase:
     )
 
 
+@login_not_required
+@require_GET
 async def task_stream(request: HttpRequest, pk: int) -> HttpResponseBase:
-    from events.streams import EventFilter, stream_response
-
-    if not await Task.objects.filter(pk=pk).aexists():
+    user = await request.auser()
+    if user.is_authenticated and not await Task.objects.filter(pk=pk).aexists():
         raise Http404("No such task.")
     return await stream_response(
         request,
