@@ -1,24 +1,25 @@
+import math
 import signal
 import sys
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tasks.worker import Worker, WorkerConfig
 
 
-def _positive(kind):
-    def parse(raw: str):
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise ValueError(f"not a number: {raw!r}") from None
-        if not value > 0:
-            raise ValueError(f"must be more than 0, got {raw!r}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
+def _positive(name: str, raw: str | None, kind: type) -> float | int | None:
+    """Checked here, not by argparse, so that a bad value is one line, not a usage page."""
+    if raw is None:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise CommandError(f"{name} must be a number, got {raw!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise CommandError(f"{name} must be more than 0, got {raw!r}")
+    return value
 
 
 class Command(BaseCommand):
@@ -30,19 +31,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--concurrency",
-            type=_positive(int),
             default=None,
             help="executions run at once (default WORKER_CONCURRENCY)",
         )
         parser.add_argument(
             "--lease",
-            type=_positive(float),
             default=None,
             help="seconds a running execution's lease lasts (default WORKER_LEASE_SECONDS)",
         )
         parser.add_argument(
             "--poll",
-            type=_positive(float),
             default=None,
             help="seconds between looks for work when idle (default WORKER_POLL_SECONDS)",
         )
@@ -55,8 +53,12 @@ class Command(BaseCommand):
                 "let `manage.py serve` run executions in-process"
             )
         config = WorkerConfig.from_settings(
-            concurrency=concurrency, lease_seconds=lease, poll_seconds=poll
+            concurrency=_positive("--concurrency", concurrency, int),
+            lease_seconds=_positive("--lease", lease, float),
+            poll_seconds=_positive("--poll", poll, float),
         )
+        # Load the channel layer (and redis) before saying "ready", not on the first event.
+        get_channel_layer()
         worker = Worker(config)
 
         def stop(signum, frame) -> None:
