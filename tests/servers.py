@@ -100,6 +100,9 @@ class ServerProcess:
                 "--lifespan",
                 "off",
                 "--no-access-log",
+                # Open SSE streams would otherwise hold a graceful shutdown for minutes.
+                "--timeout-graceful-shutdown",
+                "3",
                 *self.args,
             ]
         return [py, "manage.py", "serve", "--port", str(self.port), *self.args]
@@ -217,8 +220,10 @@ class WorkerProcess:
         """True once a line containing `text` was printed; False on timeout or exit."""
         with self._changed:
             return self._changed.wait_for(
-                lambda: any(text in line for line in self.lines)
-                or (self.process is not None and self.process.poll() is not None),
+                lambda: (
+                    any(text in line for line in self.lines)
+                    or (self.process is not None and self.process.poll() is not None)
+                ),
                 timeout,
             ) and any(text in line for line in self.lines)
 
