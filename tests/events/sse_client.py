@@ -9,6 +9,7 @@ lets a test wait for a condition with a timeout (never a sleep).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import socket
 import threading
@@ -131,6 +132,8 @@ class Stream:
         parser = SSEParser()
         try:
             response = self._client.send(self._request, stream=True)
+            stream = response.extensions.get("network_stream")
+            self._socket = stream.get_extra_info("socket") if stream is not None else None
             try:
                 with self._cond:
                     self.status = response.status_code
@@ -205,8 +208,14 @@ class Stream:
         with self._cond:
             return next((f.id for f in reversed(self.frames) if f.id is not None), None)
 
+    _socket: socket.socket | None = None
+
     def close(self) -> None:
+        """Disconnect, as a browser closing the page does."""
         self._stop.set()
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
         self._client.close()
         self._thread.join(10)
 

@@ -1,0 +1,184 @@
+"""The hub in-process, with the real database and the real channel layer: gap filling,
+holding the cursor at a hole of an uncommitted transaction, overflow to the log."""
+
+import asyncio
+import threading
+
+import pytest
+import pytest_asyncio
+from asgiref.sync import sync_to_async
+from django.db import connection, transaction
+
+from events import metrics
+from events.api import event_emit
+from events.hub import close_hub, get_hub
+from events.models import Event
+from events.streams import EventFilter
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+
+
+@pytest_asyncio.fixture
+async def hub():
+    hub = await get_hub()
+    yield hub
+    await close_hub()
+
+
+def emit(message: str = "m", execution_id: int = 1) -> Event:
+    return event_emit(
+        type="execution.log",
+        task_id=1,
+        execution_id=execution_id,
+        data={"level": "info", "message": message},
+    )
+
+
+async def collect(hub, sub, count: int, timeout: float = 20) -> list[dict]:
+    got: list[dict] = []
+
+    async def run() -> None:
+        while len(got) < count:
+            got.extend(event for event, _ in await hub.next_items(sub, 1.0))
+
+    await asyncio.wait_for(run(), timeout)
+    return got
+
+
+async def wait_until(predicate, timeout: float = 20) -> None:
+    async def run() -> None:
+        while not predicate():
+            await asyncio.sleep(0.01)  # polls an in-process condition, not a guess at time
+
+    await asyncio.wait_for(run(), timeout)
+
+
+@pytest.mark.asyncio
+async def test_gap_in_live_ids_is_filled_from_the_log(hub) -> None:
+    sub = hub.subscribe(EventFilter())
+    # Two events that were never published (a lost message), then a published one.
+    silent = await sync_to_async(
+        lambda: [Event.objects.create(type="execution.log", task_id=1, data={}) for _ in range(2)]
+    )()
+    loud = await sync_to_async(emit)()
+    got = await collect(hub, sub, 3)
+    assert [e["id"] for e in got] == [silent[0].pk, silent[1].pk, loud.pk]
+    assert got == [e.as_dict() for e in await sync_to_async(list)(Event.objects.order_by("id"))]
+
+
+@pytest.mark.asyncio
+async def test_subscriber_gets_only_matching_events_in_order(hub) -> None:
+    mine = hub.subscribe(EventFilter(execution_id=2))
+    steps = hub.subscribe(EventFilter(prefixes=("step.",)))
+    await sync_to_async(emit)(execution_id=1)
+    wanted = await sync_to_async(emit)(execution_id=2)
+    step = await sync_to_async(event_emit)(type="step.started", task_id=1, execution_id=3, data={})
+    assert [e["id"] for e in await collect(hub, mine, 1)] == [wanted.pk]
+    assert [e["id"] for e in await collect(hub, steps, 1)] == [step.pk]
+
+
+@pytest.mark.asyncio
+async def test_overflowing_subscriber_reads_the_log_and_loses_nothing(hub, settings) -> None:
+    settings.EVENTS_SUBSCRIBER_BUFFER = 3
+    slow = hub.subscribe(EventFilter())
+    fast = hub.subscribe(EventFilter())
+    assert slow.buffer == 3
+    fallbacks = metrics.LOG_FALLBACKS._value.get()
+    emitted = []
+    for i in range(12):
+        emitted.append(await sync_to_async(emit)(f"m{i}"))
+        # The fast one keeps up; the slow one reads nothing meanwhile.
+        assert [e["id"] for e in await collect(hub, fast, 1)] == [emitted[-1].pk]
+        assert len(slow.queue) <= 3
+    assert slow.behind
+    assert metrics.LOG_FALLBACKS._value.get() == fallbacks + 1
+    got = await collect(hub, slow, 12)
+    assert [e["id"] for e in got] == [e.pk for e in emitted]
+    assert not slow.behind  # rejoined the live feed
+    later = await sync_to_async(emit)("after")
+    assert [e["id"] for e in await collect(hub, slow, 1)] == [later.pk]
+
+
+def _skip_unless_postgres() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers: no transaction commits out of id order")
+
+
+@pytest.mark.postgres
+@pytest.mark.asyncio
+async def test_hole_of_an_uncommitted_transaction_holds_the_cursor(settings) -> None:
+    _skip_unless_postgres()
+    settings.EVENTS_GAP_WAIT_SECONDS = 60  # far longer than the test: only a commit frees it
+    hub = await get_hub()
+    try:
+        sub = hub.subscribe(EventFilter())
+        inserted, release, done = threading.Event(), threading.Event(), threading.Event()
+        ids: dict[str, int] = {}
+
+        def slow_writer() -> None:
+            try:
+                with transaction.atomic():
+                    ids["slow"] = emit("slow").pk
+                    inserted.set()
+                    release.wait(30)
+            finally:
+                connection.close()
+                done.set()
+
+        threading.Thread(target=slow_writer, daemon=True).start()
+        assert await asyncio.to_thread(inserted.wait, 30)
+        fast = await sync_to_async(emit)("fast")
+        assert fast.pk > ids["slow"]
+        # The hub has seen the later event and read the log: it holds at the hole.
+        await wait_until(lambda: hub._hold_until is not None)
+        assert hub.cursor < ids["slow"]
+        assert not sub.queue
+        release.set()
+        got = await collect(hub, sub, 2)
+        assert [e["id"] for e in got] == [ids["slow"], fast.pk]
+        assert await asyncio.to_thread(done.wait, 30)
+    finally:
+        await close_hub()
+
+
+@pytest.mark.postgres
+@pytest.mark.asyncio
+async def test_hole_of_a_rolled_back_transaction_is_passed_after_the_wait(settings) -> None:
+    _skip_unless_postgres()
+    settings.EVENTS_GAP_WAIT_SECONDS = 0.3
+    hub = await get_hub()
+    try:
+        sub = hub.subscribe(EventFilter())
+
+        def rolled_back() -> None:
+            with transaction.atomic():
+                emit("gone")
+                transaction.set_rollback(True)
+
+        await sync_to_async(rolled_back)()
+        kept = await sync_to_async(emit)("kept")
+        got = await collect(hub, sub, 1)
+        assert [e["id"] for e in got] == [kept.pk]
+        assert metrics.GAP_SKIPS._value.get() >= 1
+    finally:
+        await close_hub()
+
+
+@pytest.mark.redis
+@pytest.mark.asyncio
+async def test_hub_receives_from_redis_once_and_dedupes_local_copies(redis_channel_layer) -> None:
+    hub = await get_hub()
+    try:
+        assert not hub._in_memory
+        sub = hub.subscribe(EventFilter())
+        layer_before = metrics.EVENTS_RECEIVED.labels("layer")._value.get()
+        emitted = [await sync_to_async(emit)(f"r{i}") for i in range(5)]
+        got = await collect(hub, sub, 5)
+        assert [e["id"] for e in got] == [e.pk for e in emitted]
+        # Each came locally and through Redis; each was delivered once.
+        await wait_until(
+            lambda: metrics.EVENTS_RECEIVED.labels("layer")._value.get() >= layer_before + 5
+        )
+        assert not sub.queue
+    finally:
+        await close_hub()
