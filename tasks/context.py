@@ -63,6 +63,7 @@ class RunState:
 
     execution_id: int
     worker_id: str
+    number: int
     answers: list[dict[str, str]]
     stopping: threading.Event
     step_count: int = 0
@@ -81,6 +82,11 @@ class ExecutionContext(TaskContext):
     @property
     def execution_id(self) -> int:
         return self.state.execution_id
+
+    @property
+    def attempt(self) -> int:
+        """Which numbered execution of its task this is (1 for the first, 2 for a retry...)."""
+        return self.state.number
 
     @property
     def resumed(self) -> bool:

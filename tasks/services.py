@@ -286,6 +286,9 @@ def executions_claim(*, worker_id: str, limit: int, lease_seconds: float) -> lis
     lease = timezone.now() + timedelta(seconds=lease_seconds)
     runnable = Q(status=Status.PENDING) | Q(status=Status.WAITING_FOR_INPUT, answer__gt="")
     claimed: list[int] = []
+    # A plain read first: an idle worker takes no write lock (SQLite) on each poll.
+    if not Execution.objects.filter(runnable).exists():
+        return claimed
     with transaction.atomic():
         candidates = Execution.objects.filter(runnable).order_by("id")
         if connection.features.has_select_for_update_skip_locked:

@@ -240,6 +240,7 @@ def execution_run(*, execution_id: int, worker_id: str, stopping: threading.Even
     state = RunState(
         execution_id=execution_id,
         worker_id=worker_id,
+        number=execution.number,
         answers=list(execution.answers),
         stopping=stopping,
     )

@@ -70,3 +70,17 @@ def test_retry_command_refusals() -> None:
     running = make_execution(Status.RUNNING)
     with pytest.raises(CommandError, match=f"task {running.task_id} is running"):
         call_command("retry", str(running.task_id))
+
+
+def test_the_context_knows_which_attempt_it_is() -> None:
+    from tasks.services import execution_answer
+
+    cancelled = make_execution(Status.CANCELLED, function="tests.tasks.engine.two_questions")
+    retried = task_retry(task=cancelled.task)
+    for answer in ("red", "L"):
+        run_runnable()
+        retried.refresh_from_db()
+        execution_answer(execution=retried, answer=answer)
+    run_runnable()
+    retried.refresh_from_db()
+    assert retried.result == {"colour": "red", "size": "L", "attempt": 2}
