@@ -25,7 +25,7 @@ from events.streams import EventFilter, stream_response
 from tasks import renderers, selectors, services
 from tasks.forms import AnswerForm, TaskCreateForm, task_filters_parse
 from tasks.models import Execution, Task
-from tasks.states import TaskInputError, TransitionNotAllowed
+from tasks.states import Status, TaskInputError, TransitionNotAllowed
 
 # --- the task list -----------------------------------------------------------------
 
@@ -125,11 +125,15 @@ def task_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         if execution is None:
             raise TransitionNotAllowed(f"task {pk} has no execution to cancel")
-        services.execution_cancel(execution=execution)
+        cancelled = services.execution_cancel(execution=execution)
     except (TransitionNotAllowed, TaskInputError) as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Cancelled attempt {execution.number}.")
+        if cancelled.status == Status.CANCELLED:
+            messages.success(request, f"Cancelled attempt {execution.number}.")
+        else:
+            number = execution.number
+            messages.info(request, f"Cancel requested: attempt {number} stops at its next step.")
     return _after_action(request, task)
 
 

@@ -57,6 +57,23 @@
   });
   window.addEventListener("offline", function () { indicate("offline"); });
 
+  // --- actions on the task page ------------------------------------------------------
+  // Their forms sit inside regions the stream replaces; a request issued by a form that
+  // was replaced meanwhile would have its out-of-band answer looked up in the detached
+  // form. So they post through htmx from the stream's element, which is never replaced.
+  // Without JavaScript they are plain forms (post, redirect).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var live = document.getElementById("live");
+    if (!form.matches || !form.matches("form[data-live-action]") || !live) return;
+    event.preventDefault();
+    var button = form.querySelector("button[type=submit]");
+    if (button) button.disabled = true;
+    htmx
+      .ajax("POST", form.action, { source: live, values: htmx.values(form), swap: "none" })
+      .finally(function () { if (button) button.disabled = false; });
+  });
+
   // --- log follow mode ---------------------------------------------------------------
   function follow() {
     var box = document.getElementById("log-box");
