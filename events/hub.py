@@ -32,6 +32,7 @@ from django.db import connections
 from events import metrics
 from events import publish as publishing
 from events.api import events_after, last_event_id
+from events.models import Event
 
 if TYPE_CHECKING:
     from events.streams import EventFilter, FragmentRenderer
@@ -102,7 +103,7 @@ class Hub:
             # SQLite writers are serialised and take their id inside the write lock, so a
             # hole seen in the log is final; PostgreSQL hands out ids before commit.
             self._gap_wait = settings.EVENTS_GAP_WAIT_SECONDS if vendor == "postgresql" else 0
-            self.cursor = await sync_to_async(last_event_id)()
+            self.cursor = await sync_to_async(_log_end)()
             publishing.add_local_listener(self._local_listener)
             self._tasks = [
                 asyncio.ensure_future(self._pump()),
@@ -136,7 +137,7 @@ class Hub:
         the log's end before a first subscriber starts "from now"."""
         if self.subscribers():
             return
-        latest = await sync_to_async(last_event_id)()
+        latest = await sync_to_async(_log_end)()
         if latest > self.cursor and not self.subscribers():
             self.cursor = latest
             self._pending = {k: v for k, v in self._pending.items() if k > latest}
@@ -412,6 +413,23 @@ class Hub:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+
+def _log_end() -> int:
+    """The id the live feed starts after: the log's highest id. On an empty log on
+    PostgreSQL, the sequence's last value instead (it outlives deleted rows), so that
+    the next id is not taken for a hole left by a transaction in flight."""
+    latest = last_event_id()
+    connection = connections["default"]
+    if latest == 0 and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [Event._meta.db_table])
+            sequence = cursor.fetchone()[0]
+            if sequence:
+                cursor.execute(f"SELECT last_value, is_called FROM {sequence}")  # noqa: S608
+                last_value, is_called = cursor.fetchone()
+                latest = last_value if is_called else last_value - 1
+    return latest
 
 
 def _render_safely(renderer: FragmentRenderer, event: dict) -> str | None:
