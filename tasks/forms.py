@@ -74,7 +74,7 @@ def function_label(path: str) -> str:
 
 
 def function_help(path: str) -> str:
-    """`name(arguments)` and the first docstring line of a task function, for the form."""
+    """`name: arg=default, ...` of a task function, as a short hint for the form."""
     try:
         function = task_function_resolve(path)
     except TaskInputError:
@@ -82,9 +82,11 @@ def function_help(path: str) -> str:
     params = list(inspect.signature(function.func).parameters.values())
     if function.takes_context and params:
         params = params[1:]
-    signature = ", ".join(str(p) for p in params)
-    doc = (inspect.getdoc(function.func) or "").split("\n\n")[0].replace("\n", " ")
-    return f"{function_label(path)}({signature}): {doc}".strip().rstrip(":")
+    shown = [
+        p.name if p.default is inspect.Parameter.empty else f"{p.name}={json.dumps(p.default)}"
+        for p in params
+    ]
+    return f"{function_label(path)}: {', '.join(shown) or 'no arguments'}"
 
 
 class TaskCreateForm(forms.Form):

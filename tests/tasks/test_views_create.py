@@ -82,7 +82,8 @@ def test_staff_only_functions_are_hidden_from_others(logged_in, client, staff_us
 def test_the_list_page_offers_the_form(logged_in):
     html = logged_in.get("/").content.decode()
     assert 'id="create-form"' in html and 'name="csrfmiddlewaretoken"' in html
-    assert "pipeline(steps: int = 3" in html  # the function's arguments as a hint
+    # The function's arguments as a hint.
+    assert "pipeline: steps=3, delay=1.0, fail_at=null, ask=null" in html
 
 
 def test_created_title_is_escaped_in_the_confirmation(logged_in):
