@@ -31,11 +31,6 @@ def test_serve_runs_executions_and_resumes_them_after_an_answer(start_server) ->
     assert Execution.objects.get(pk=asking.pk).result == {"steps": 1, "answer": "yes"}
 
 
-def test_serve_no_worker_starts_no_worker(start_server) -> None:
-    server = start_server("serve", args=["--no-worker"])
-    assert "running in-process" not in server.output
-
-
 def test_sigterm_stops_serve_and_releases_what_it_was_running(start_server) -> None:
     env = process_env(WORKER_POLL_SECONDS="0.1", WORKER_SHUTDOWN_SECONDS="0")
     server = start_server("serve", env=env)
