@@ -119,7 +119,9 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 # redis-py 8 fails with "Too many connections" under load without a cap.
-                "hosts": [{"address": REDIS_URL, "max_connections": 100}],
+                # socket_timeout above channels-redis's 5 s BZPOPMIN: redis-py 8's default
+                # (5 s) makes every idle receive fail with "Timeout reading".
+                "hosts": [{"address": REDIS_URL, "max_connections": 100, "socket_timeout": 15}],
                 "capacity": 10_000,
                 "expiry": 60,
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "asgi"),
