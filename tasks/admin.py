@@ -88,6 +88,7 @@ class ExecutionAdmin(admin.ModelAdmin):
         "progress_message",
         "prompt",
         "answer",
+        "answers",
         "result",
         "worker_id",
         "lease_expires_at",
