@@ -195,6 +195,9 @@ class StepScope:
         if existing is not None and existing.status == StepStatus.RUNNING:
             # It asked for input inside this step; it goes on where it stopped.
             self.step = existing
+        elif existing is not None:
+            # Failed before and the function caught it: run the body again, quietly.
+            return self
         else:
             with transaction.atomic():
                 step = Step.objects.create(

@@ -123,6 +123,9 @@ class Worker:
         self.request_stop()
         with _local_lock:
             _local_wakeups.discard(self._wake)
+        for thread in self._threads:
+            if thread.name == "worker-claim" and thread is not threading.current_thread():
+                thread.join(30)  # no claim may start after we look at what is running
         if not self._wait_idle(self.config.shutdown_seconds) and self._active_ids():
             self._stopping.set()
             if not self._wait_idle(min(5.0, self.config.lease_seconds)):
@@ -268,7 +271,7 @@ def execution_run(*, execution_id: int, worker_id: str, stopping: threading.Even
             )
             or ""
         )
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in a task fails it, not the worker
         outcome = _finish(
             execution_id,
             worker_id,

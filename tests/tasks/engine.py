@@ -84,3 +84,19 @@ def two_questions(context):
         colour = context.ask("Colour?")
     size = context.ask("Size?")
     return {"colour": colour, "size": size, "attempt": context.attempt}
+
+
+@task(takes_context=True)
+def forgiving(context):
+    """Catches its own failing step, then asks: the re-run meets the failed step again."""
+    try:
+        with context.step("flaky"):
+            raise OSError("disk hiccup")
+    except OSError:
+        context.log("carrying on")
+    return context.ask("Still fine?")
+
+
+@task
+def exits():
+    raise SystemExit(3)

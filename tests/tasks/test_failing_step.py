@@ -3,6 +3,7 @@
 import pytest
 
 from tasks.models import Step
+from tasks.services import execution_answer
 from tasks.states import Status
 from tests.factories import make_task
 from tests.tasks.engine import events_of, run_runnable
@@ -69,3 +70,23 @@ def test_a_task_whose_function_vanished_fails_with_the_reason() -> None:
     execution.refresh_from_db()
     assert execution.status == Status.FAILED
     assert "unknown function 'tests.tasks.engine.gone'" in execution.error
+
+
+def test_a_step_failure_the_function_catches_does_not_fail_the_execution() -> None:
+    execution = make_task(function="tests.tasks.engine.forgiving").latest_execution
+    run_runnable()
+    execution.refresh_from_db()
+    assert execution.status == Status.WAITING_FOR_INPUT
+    execution_answer(execution=execution, answer="yes")
+    assert run_runnable() == [(execution.pk, Status.SUCCEEDED)]
+    assert list(Step.objects.filter(execution=execution).values_list("status", "error")) == [
+        ("failed", "OSError: disk hiccup")
+    ]
+    assert len(events_of(execution.pk, "step.failed")) == 1
+
+
+def test_sys_exit_in_a_task_fails_it() -> None:
+    execution = make_task(function="tests.tasks.engine.exits").latest_execution
+    assert run_runnable() == [(execution.pk, Status.FAILED)]
+    execution.refresh_from_db()
+    assert execution.error == "SystemExit: 3"
