@@ -154,7 +154,7 @@ WORKER_POLL_SECONDS = env_float("WORKER_POLL_SECONDS", 0.5, minimum=0.01)
 # A running execution asked to cancel is cancelled by force after this long.
 WORKER_CANCEL_GRACE_SECONDS = env_float("WORKER_CANCEL_GRACE_SECONDS", 10.0, minimum=0.0)
 # On SIGTERM a worker lets its executions finish for this long, then releases them.
-WORKER_SHUTDOWN_SECONDS = env_float("WORKER_SHUTDOWN_SECONDS", 20.0, minimum=0.0)
+WORKER_SHUTDOWN_SECONDS = env_float("WORKER_SHUTDOWN_SECONDS", 10.0, minimum=0.0)
 
 # Streams (contract names)
 EVENTS_HEARTBEAT_SECONDS = env_float("EVENTS_HEARTBEAT_SECONDS", 15.0, minimum=0.05)
