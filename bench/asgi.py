@@ -2,6 +2,7 @@
 under /__bench__/ that answer loopback clients only.
 
 GET  /__bench__/stats    {"pid", "queries", "rss_kb"}: the server's own counters.
+GET  /__bench__/last_event_id   {"id"}: the log's newest id (a query not counted).
 POST /__bench__/produce  JSON {kind, rate, count, execution_ids?, prefix?}: runs the
      producer (bench.hooks.produce) in a thread of THIS process, so the in-memory
      channel layer sees its events; answers with their commit times when done.
@@ -63,6 +64,8 @@ async def application(scope, receive, send):
         return await _json(
             send, 200, {"pid": os.getpid(), "queries": hooks.queries(), "rss_kb": hooks.rss_kb()}
         )
+    if path == "/__bench__/last_event_id":
+        return await _json(send, 200, {"id": await asyncio.to_thread(hooks.last_event_id)})
     if path == "/__bench__/produce" and scope["method"] == "POST":
         try:
             spec = json.loads(await _body(receive))

@@ -220,18 +220,18 @@ async def poll_dashboards(
         reader = writer = None
         seen: set[int] = set()
         next_at = time.perf_counter() + interval * k / n
-        while True:
+        while next_at < end:
             delay = next_at - time.perf_counter()
-            if next_at >= end:
-                break
             if delay > 0:
                 await asyncio.sleep(delay)
-            next_at += interval
+            # like htmx's `every 2s`: a poll that came back late is not made up for
+            next_at = max(next_at + interval, time.perf_counter())
             try:
                 if writer is None:
                     reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 writer.write(request)
-                status, body, size = await _read_response(reader)
+                left = max(1.0, end + interval - time.perf_counter())
+                status, body, size = await asyncio.wait_for(_read_response(reader), left)
                 now = time.time()
                 stats.requests += 1
                 stats.bytes += size
@@ -243,7 +243,7 @@ async def poll_dashboards(
                     if t not in seen:
                         seen.add(t)
                         stats.by_title[t].append(now)
-            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError, TimeoutError):
                 # a keep-alive connection the server closed: count it, reconnect next time
                 stats.errors += 1
                 if writer is not None:

@@ -138,7 +138,8 @@ def tables(r: dict) -> str:
         rows = []
         by_server: dict[str, dict] = {}
         for row in r["polling"]:
-            by_server.setdefault(row["server"], {})[row["mode"]] = row
+            key = row["mode"] if row["mode"] != "SSE stream" else f"SSE {row['path']}"
+            by_server.setdefault(row["server"], {})[key] = row
         for row in r["polling"]:
             poll = by_server[row["server"]].get("polling every 2 s")
             cpu_ratio = (poll["server_cpu_s"] / row["server_cpu_s"]
@@ -165,12 +166,15 @@ def tables(r: dict) -> str:
                              "staleness p50 ms", "staleness p99 ms", "seen/expected"],
                             rows))  # fmt: skip
         for server, modes in by_server.items():
-            poll, push = modes.get("polling every 2 s"), modes.get("SSE stream")
+            poll = modes.get("polling every 2 s")
             idle = modes.get("idle streams (no activity)")
-            if poll and push:
+            for key, push in modes.items():
+                if not key.startswith("SSE ") or not poll:
+                    continue
                 ratio = poll["server_cpu_s"] / max(push["server_cpu_s"], 0.01)
                 parts.append(
-                    f"\n{server}: CPU {_verdict(ratio >= 50)} ({ratio:.0f}x less, target 50x); "
+                    f"\n{server}, push over `{push['path']}`: CPU {_verdict(ratio >= 50)} "
+                    f"({ratio:.0f}x less, target 50x); "
                     f"staleness p99 {_verdict((push.get('staleness_p99_ms') or 1e9) < 100)} "
                     f"({_f(push.get('staleness_p99_ms'))} ms against "
                     f"{_f(poll.get('staleness_p99_ms'))} ms polling)"

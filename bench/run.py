@@ -142,8 +142,11 @@ class Bench:
     # -- measuring ---------------------------------------------------------------------
 
     @staticmethod
-    async def drain(receipts: client.Receipts, expected: int, timeout: float) -> float:
-        """Wait until `expected` deliveries arrived or nothing arrives for 2 s (bounded)."""
+    async def drain(
+        receipts: client.Receipts, expected: int, timeout: float, quiet: float = 3.0
+    ) -> float:
+        """Wait until `expected` deliveries arrived, or nothing arrived for `quiet`
+        seconds, or `timeout` passed; what is missing then counts as not delivered."""
         start = time.perf_counter()
         last, still = -1, time.perf_counter()
         while time.perf_counter() - start < timeout:
@@ -152,7 +155,7 @@ class Bench:
                 break
             if got != last:
                 last, still = got, time.perf_counter()
-            elif time.perf_counter() - still > 2.0:
+            elif time.perf_counter() - still > quiet:
                 break
             await asyncio.sleep(0.1)
         return time.perf_counter() - start
@@ -404,7 +407,10 @@ class Bench:
         for kind in ("daphne", "uvicorn") if not self.quick else ("daphne",):
             with self.server(kind, layer) as server:
                 rows.append(arun(self._poll(server, layer, dashboards, seconds, activity)))
-                rows.append(arun(self._push(server, layer, dashboards, seconds, activity)))
+                for path in self._push_paths(server):
+                    rows.append(
+                        arun(self._push(server, layer, dashboards, seconds, activity, path))
+                    )
                 rows.append(arun(self._idle(server, dashboards, 15 if not self.quick else 8)))
         self.results["polling"] = rows
 
@@ -460,10 +466,31 @@ class Bench:
         LOG(f"  polling: {row}")
         return row
 
-    async def _push(self, server, layer, dashboards, seconds, activity) -> dict:
+    def _push_paths(self, server: procs.Server) -> list[str]:
+        """The dashboard's own fragment stream (as its pages open it: resuming from the
+        id the page was rendered at) when it exists, and the JSON stream."""
+        paths = []
+        last = httpx.get(f"{server.url}/__bench__/last_event_id", timeout=30).json()["id"]
+        if self._has_route(server, "/stream/"):
+            paths.append(f"/stream/?last_event_id={last}")
+        paths.append(STREAM_PATH)
+        return paths
+
+    def _has_route(self, server: procs.Server, path: str) -> bool:
+        async def check() -> bool:
+            receipts = client.Receipts()
+            streams, _, failures = await client.open_streams(
+                1, port=server.port, path=path, cookie=self.cookie, receipts=receipts, timeout=10
+            )
+            await client.close_streams(streams)
+            return not failures
+
+        return arun(check())
+
+    async def _push(self, server, layer, dashboards, seconds, activity, path) -> dict:
         receipts = client.Receipts(track_titles=True)
         streams, open_secs, failures = await client.open_streams(
-            dashboards, port=server.port, path=STREAM_PATH, cookie=self.cookie, receipts=receipts
+            dashboards, port=server.port, path=path, cookie=self.cookie, receipts=receipts
         )
         await asyncio.sleep(1.0)
         receipts.bytes = 0
@@ -478,7 +505,7 @@ class Bench:
         await client.close_streams(streams)
         row = {
             "server": server.kind, "layer": layer, "mode": "SSE stream",
-            "path": STREAM_PATH, "clients": len(streams) - failures, "wall_s": wall,
+            "path": path.split("?")[0], "clients": len(streams) - failures, "wall_s": wall,
             "server_cpu_s": cpu1 - cpu0, "server_queries": q1 - q0,
             "requests": len(streams), "errors": failures, "bytes": receipts.bytes,
             **self.staleness(produced["events"], receipts.by_title, len(streams) - failures),
@@ -545,7 +572,7 @@ class Bench:
         spec = {"kind": "transition", "rate": 0, "count": burst}
         produced = await self.produce(server, "memory", spec)
         expected = len(produced["events"]) * live
-        await self.drain(receipts, expected, timeout=60)
+        await self.drain(receipts, expected, timeout=120, quiet=5.0)
         burst_stats = self.latency(produced["events"], receipts.by_event, lambda t, k: live)
         await client.close_streams(opened)
         row = {
