@@ -106,11 +106,15 @@
     if (m < 60) return m + " min " + String(sec).padStart(2, "0") + " s";
     return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
   }
-  window.setInterval(function () {
+  function tick() {
     var now = Date.now();
     document.querySelectorAll("[data-since]").forEach(function (el) {
       var since = Date.parse(el.dataset.since);
       if (!isNaN(since)) el.textContent = format(now - since);
     });
-  }, 1000);
+  }
+  window.setInterval(tick, 1000);
+  // Fragments carry the server's figure of their render time: align them at once.
+  document.addEventListener("htmx:oobAfterSwap", tick);
+  document.addEventListener("DOMContentLoaded", tick);
 })();
