@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PAGE = 500  # events per log read
+PAGE = 500  # events per log read of the hub (shared by all subscribers)
+CATCH_UP_PAGE = 200  # events per log read of one subscriber behind the live feed
 RENDER_CACHE = 4096  # rendered fragments kept per process, by (renderer, event id)
 SKIPPED_KEPT = 1024  # ids given up on, remembered to notice a very late commit
 GROUP_REFRESH_SECONDS = 60.0  # re-join the layer group (Redis forgets it on a restart)
@@ -242,13 +243,13 @@ class Hub:
             type_prefixes=list(f.prefixes),
             task_id=f.task_id,
             execution_id=f.execution_id,
-            limit=PAGE,
+            limit=CATCH_UP_PAGE,
             up_to_id=target,
         )
         metrics.EVENTS_RECEIVED.labels("log").inc(len(page))
         if page:
             sub.last_id = max(sub.last_id, page[-1]["id"])
-        if len(page) < PAGE:
+        if len(page) < CATCH_UP_PAGE:
             sub.last_id = max(sub.last_id, target)
             if self.cursor == target:  # nothing was handed out while we read: rejoin
                 sub.behind = False

@@ -25,6 +25,7 @@ from events.hub import Hub, Subscriber, get_hub
 from events.models import Event
 
 RETRY_MILLISECONDS = 2000
+CHUNK = 64 * 1024
 
 
 class FilterError(ValueError):
@@ -240,20 +241,29 @@ async def _frames(
                     yield sse.comment_frame("keepalive")
                     next_beat = time.monotonic() + heartbeat
                 continue
-            chunks: list[str] = []
-            for event, _ in items:
+            # Written in pieces of about CHUNK bytes: the server's send waits for the
+            # client to drain each (uvicorn; daphne through events.asgi), so a stalled
+            # client holds at most one piece in the server, not a whole batch.
+            chunk: list[str] = []
+            size = 0
+            for event, committed in items:
                 if sub.renderer is None:
-                    chunks.append(sse.event_frame(event))
+                    frame = sse.event_frame(event)
                 else:
                     html = await hub.render(sub.renderer, event)
-                    if html is not None:
-                        chunks.append(sse.fragment_frame(html, event_id=event["id"]))
-            if chunks:
-                yield "".join(chunks)
-            sent = time.time()
-            metrics.EVENTS_DELIVERED.inc(len(chunks))
-            for _, committed in items:
-                metrics.DELIVERY_LATENCY.observe(max(0.0, sent - committed))
+                    if html is None:
+                        continue
+                    frame = sse.fragment_frame(html, event_id=event["id"])
+                chunk.append(frame)
+                size += len(frame)
+                metrics.DELIVERY_LATENCY.observe(max(0.0, time.time() - committed))
+                if size >= CHUNK:
+                    metrics.EVENTS_DELIVERED.inc(len(chunk))
+                    yield "".join(chunk)
+                    chunk, size = [], 0
+            if chunk:
+                metrics.EVENTS_DELIVERED.inc(len(chunk))
+                yield "".join(chunk)
             next_beat = time.monotonic() + heartbeat
     finally:
         hub.unsubscribe(sub)

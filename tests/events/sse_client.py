@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+CONTROL = {"end", "reset", "fragment"}
+
 
 @dataclass
 class Frame:
@@ -58,15 +60,15 @@ class SSEParser:
                 frames.append(frame)
 
     def _line_end(self) -> tuple[str, str] | None:
-        for i, ch in enumerate(self._buffer):
-            if ch == "\n":
-                return self._buffer[:i], self._buffer[i + 1 :]
-            if ch == "\r":
-                if i + 1 == len(self._buffer):
-                    return None  # a CR at the end may be the first half of CRLF
-                skip = 2 if self._buffer[i + 1] == "\n" else 1
-                return self._buffer[:i], self._buffer[i + skip :]
-        return None
+        buf = self._buffer
+        n, r = buf.find("\n"), buf.find("\r")
+        if n == -1 and r == -1:
+            return None
+        if r == -1 or (n != -1 and n < r):
+            return buf[:n], buf[n + 1 :]
+        if r + 1 == len(buf):
+            return None  # a CR at the end may be the first half of CRLF
+        return buf[:r], buf[r + (2 if buf[r + 1] == "\n" else 1) :]
 
     def _line(self, line: str) -> Frame | None:
         if line == "":
@@ -116,6 +118,8 @@ class Stream:
         headers: dict | None = None,
     ) -> None:
         self.frames: list[Frame] = []
+        self._events: list[dict] = []
+        self._seen: set[int] = set()
         self.status: int | None = None
         self.headers: httpx.Headers | None = None
         self.body = b""
@@ -147,8 +151,11 @@ class Stream:
                         return
                     frames = parser.feed(chunk)
                     if frames:
+                        parsed = [f.json() for f in frames if f.data and f.event not in CONTROL]
                         with self._cond:
                             self.frames.extend(frames)
+                            self._events.extend(parsed)
+                            self._seen.update(e["id"] for e in parsed)
                             self._cond.notify_all()
                 self.closed_by_server = True
             finally:
@@ -188,21 +195,19 @@ class Stream:
     def events(self, kind: str | None = None) -> list[dict]:
         """The JSON of every domain event frame (not control events or comments)."""
         with self._cond:
-            frames = list(self.frames)
-        return [
-            f.json()
-            for f in frames
-            if f.data
-            and f.event not in {"end", "reset", "fragment"}
-            and (kind is None or f.event == kind)
-        ]
+            return [e for e in self._events if kind is None or e["type"] == kind]
 
     def ids(self) -> list[int]:
-        return [e["id"] for e in self.events()]
+        with self._cond:
+            return [e["id"] for e in self._events]
 
     def has_ids(self, ids: list[int]) -> Callable[[Stream], bool]:
         wanted = set(ids)
-        return lambda s: wanted <= set(s.ids())
+
+        def predicate(stream: Stream) -> bool:
+            return wanted <= stream._seen
+
+        return predicate
 
     def last_id(self) -> str | None:
         with self._cond:
