@@ -154,7 +154,9 @@ def test_user_strings_are_shown_as_text_everywhere(server, open_page):
 
 
 def test_no_polling_while_idle(server, open_page):
-    page = open_page(server)
+    logged_in = open_page(server)
+    page = logged_in.context.new_page()  # its requests only, none of the login page's
+    logged_in.close()
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
     page.goto(server.url + "/")
