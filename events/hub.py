@@ -413,7 +413,7 @@ class Hub:
                     "channel layer receive failed (%s); rejoining in %.1fs", exc, backoff
                 )
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, 2.0)
 
 
 def _log_end() -> int:
