@@ -163,7 +163,10 @@ EVENTS_SUBSCRIBER_BUFFER = env_int("EVENTS_SUBSCRIBER_BUFFER", 256, minimum=1)
 EVENTS_REPLAY_LIMIT = env_int("EVENTS_REPLAY_LIMIT", 10_000, minimum=1)
 EVENTS_RETENTION_DAYS = env_int("EVENTS_RETENTION_DAYS", 7, minimum=1)
 EVENTS_MAX_STREAMS_PER_USER = env_int("EVENTS_MAX_STREAMS_PER_USER", 20, minimum=1)
-EVENTS_SAFETY_TICK_SECONDS = env_float("EVENTS_SAFETY_TICK_SECONDS", 5.0, minimum=0.05)
+# The safety tick bounds how late an event whose channel-layer message was lost can be
+# (2 s: well under a person's patience) for one indexed max-id query per process per tick
+# (0.5 queries/s, nothing next to polling), and only while the process has a stream open.
+EVENTS_SAFETY_TICK_SECONDS = env_float("EVENTS_SAFETY_TICK_SECONDS", 2.0, minimum=0.05)
 EVENTS_GAP_WAIT_SECONDS = env_float("EVENTS_GAP_WAIT_SECONDS", 2.0, minimum=0.0)
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 
