@@ -67,7 +67,7 @@ def browser():
 
 
 def serve_env(**extra: str) -> dict[str, str]:
-    return process_env(**SERVER_ENV, **extra)
+    return process_env(**{**SERVER_ENV, **extra})
 
 
 @pytest.fixture(scope="module")
