@@ -97,15 +97,19 @@ def _task_or_404(pk: int) -> Task:
 
 @require_GET
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _task_page(request, pk)
+
+
+def _task_page(request: HttpRequest, pk: int, *, status: int = 200, **extra) -> HttpResponse:
+    # The id first: anything that happens while we query arrives through the stream.
     since = last_event_id()
-    task = _task_or_404(pk)
-    context = renderers.task_detail_context(task)
+    context = renderers.task_detail_context(_task_or_404(pk))
     context.update(
         last_event_id=since,
         stream_url=f"{reverse('task_stream', args=[pk])}?{urlencode({'last_event_id': since})}",
-        answer_form=AnswerForm(),
+        **extra,
     )
-    return render(request, "tasks/task_detail.html", context)
+    return render(request, "tasks/task_detail.html", context, status=status)
 
 
 def _after_action(request: HttpRequest, task: Task, **extra) -> HttpResponse:
@@ -163,20 +167,14 @@ def execution_answer(request: HttpRequest, pk: int, number: int) -> HttpResponse
         form.add_service_error(exc)
     except TransitionNotAllowed as exc:
         messages.error(request, str(exc))
+        return _after_action(request, task)
     else:
         messages.success(request, f"Answered attempt {execution.number}.")
         return _after_action(request, task)
     if request.htmx:
         return _after_action(request, task, answer_form=form)
     # Without htmx: the page again, with the error beside the field.
-    context = renderers.task_detail_context(task)
-    since = last_event_id()
-    context.update(
-        answer_form=form,
-        last_event_id=since,
-        stream_url=f"{reverse('task_stream', args=[pk])}?{urlencode({'last_event_id': since})}",
-    )
-    return render(request, "tasks/task_detail.html", context, status=422)
+    return _task_page(request, pk, status=422, answer_form=form)
 
 
 @require_GET
