@@ -240,3 +240,25 @@ def test_many_processes_over_redis_reach_the_open_page(
         expect(row(page, task_id).locator(".col-step")).to_have_text("step 3 of 3")
     finally:
         worker.stop()
+
+
+def test_keyboard_reaches_everything_with_a_visible_focus(server, open_page):
+    page = open_page(server)
+    page.keyboard.press("Tab")
+    skip = page.locator(".skip-link")
+    expect(skip).to_be_focused()
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    page.keyboard.press("Enter")  # skip to the content
+    page.locator("#create-panel summary").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#id_function")).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.locator("#id_function")).to_be_focused()
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    # Every control of the create form and the filters has a label.
+    unlabelled = page.evaluate(
+        """[...document.querySelectorAll('main input, main select, main textarea')]
+             .filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length))
+             .map(e => e.name)"""
+    )
+    assert unlabelled == []
