@@ -24,8 +24,7 @@ def test_events_committed_in_the_server_process_arrive_with_the_in_memory_layer(
     execution = task.latest_execution
     stream.wait(
         lambda s: any(
-            e["type"] == "task.status" and e["data"]["to"] == "succeeded"
-            for e in s.events()
+            e["type"] == "task.status" and e["data"]["to"] == "succeeded" for e in s.events()
         ),
         timeout=30,  # well under the 60 s tick
     )
