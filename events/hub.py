@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from events import metrics
 from events import publish as publishing
@@ -342,14 +342,17 @@ class Hub:
     async def _read_log(self) -> None:
         """Read the log after the cursor until it has nothing more, or a hole holds."""
         while True:
-            page = await sync_to_async(events_after)(self.cursor, limit=PAGE)
+            start = self.cursor
+            page = await sync_to_async(events_after)(start, limit=PAGE)
             metrics.LOG_READS.inc()
             for event in page:
                 if event["id"] > self.cursor and event["id"] not in self._pending:
                     metrics.EVENTS_RECEIVED.labels("log").inc()
                     self._pending[event["id"]] = (event, _at_timestamp(event))
             self._drain()
-            if self._pending:  # a hole below what is committed
+            if self._pending and len(page) == PAGE and self.cursor > start:
+                continue  # more log to read before anything can be called a hole
+            if self._pending:  # cursor + 1 is not committed, later ids are: a hole
                 now = time.monotonic()
                 if self._hold_until is None:
                     self._hold_until = now + self._gap_wait
@@ -417,12 +420,19 @@ class Hub:
 
 
 def _log_end() -> int:
-    """The id the live feed starts after: the log's highest id. On an empty log on
-    PostgreSQL, the sequence's last value instead (it outlives deleted rows), so that
-    the next id is not taken for a hole left by a transaction in flight."""
+    """The id the live feed starts after: the log's highest id. On an empty log, the id
+    counter's last value instead (PostgreSQL's sequence, SQLite's AUTOINCREMENT: both
+    outlive deleted rows), so that the next id is not taken for a hole."""
     latest = last_event_id()
     connection = connections["default"]
-    if latest == 0 and connection.vendor == "postgresql":
+    if latest == 0 and connection.vendor == "sqlite":  # AUTOINCREMENT keeps its counter
+        with connection.cursor() as cursor, contextlib.suppress(DatabaseError):
+            cursor.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = %s", [Event._meta.db_table]
+            )
+            row = cursor.fetchone()
+            latest = row[0] if row else 0
+    elif latest == 0 and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [Event._meta.db_table])
             sequence = cursor.fetchone()[0]

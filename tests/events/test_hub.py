@@ -67,6 +67,25 @@ async def test_gap_in_live_ids_is_filled_from_the_log(hub) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_lost_burst_longer_than_a_log_page_is_read_whole_not_skipped(hub) -> None:
+    from events.hub import PAGE
+
+    sub = hub.subscribe(EventFilter())
+    skips = metrics.GAP_SKIPS._value.get()
+    silent = await sync_to_async(
+        lambda: Event.objects.bulk_create(
+            Event(type="execution.log", task_id=1, data={}) for _ in range(PAGE * 2 + 7)
+        )
+    )()
+    loud = await sync_to_async(emit)()
+    got = await collect(hub, sub, len(silent) + 1, timeout=60)
+    expected = await sync_to_async(lambda: [e.pk for e in Event.objects.order_by("id")])()
+    assert [e["id"] for e in got] == expected
+    assert expected[-1] == loud.pk
+    assert metrics.GAP_SKIPS._value.get() == skips
+
+
+@pytest.mark.asyncio
 async def test_subscriber_gets_only_matching_events_in_order(hub) -> None:
     mine = hub.subscribe(EventFilter(execution_id=2))
     steps = hub.subscribe(EventFilter(prefixes=("step.",)))
