@@ -78,7 +78,8 @@ class TaskListRenderer:
         if event.get("type") in _LIST_PAGE_TYPES:
             return task_list_regions(self.filters)
         task_id = event.get("task_id")
-        if task_id is None:
+        # Only a row the page shows: a swap with no target is an error in the browser.
+        if task_id is None or task_id not in selectors.task_page_ids(self.filters):
             return None
         task = selectors.task_row(task_id)
         if task is None:

@@ -43,7 +43,8 @@ def task_list(request: HttpRequest) -> HttpResponse:
             request,
             f"There is no page {filters.page}; showing page {context['page'].number}.",
         )
-    stream_query = {**filters.query(), "last_event_id": since}
+    # The stream renders the page shown (a page past the end shows the last one).
+    stream_query = {**filters.query(page=context["page"].number), "last_event_id": since}
     context.update(
         filters=filters,
         create_form=TaskCreateForm(user=request.user),

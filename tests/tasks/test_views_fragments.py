@@ -52,6 +52,9 @@ def test_progress_renders_one_row():
     html = task_list_renderer(TaskFilters()).render(event)
     assert html.strip().startswith(f'<template><tr id="task-{execution.task_id}"')
     assert "task-rows" not in html
+    # A row the page does not show is not sent (htmx would report a missing target).
+    failed_only, _ = task_filters_parse({"status": "failed"})
+    assert task_list_renderer(failed_only).render(event) is None
 
 
 def test_detail_renderer_regions_by_event_type():
