@@ -91,6 +91,7 @@ class Hub:
         self._streams_by_user: dict[int | None, int] = {}
         self._renders: OrderedDict[tuple[str, int], asyncio.Future] = OrderedDict()
         self._gap_wait = 0.0
+        self.ticks = 0  # safety-tick queries made
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -385,6 +386,7 @@ class Hub:
             await asyncio.sleep(settings.EVENTS_SAFETY_TICK_SECONDS)
             if not self.subscribers():
                 continue
+            self.ticks += 1
             try:
                 if await sync_to_async(last_event_id)() > self.cursor:
                     self._fill.set()

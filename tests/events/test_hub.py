@@ -201,3 +201,31 @@ async def test_hub_receives_from_redis_once_and_dedupes_local_copies(redis_chann
         assert not sub.queue
     finally:
         await close_hub()
+
+
+@pytest.mark.asyncio
+async def test_idle_streams_cost_one_query_per_tick_not_per_stream(settings) -> None:
+    settings.EVENTS_SAFETY_TICK_SECONDS = 0.1
+    hub = await get_hub()
+    queries: list[str] = []
+
+    def count(execute, sql, params, many, context):
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    # The hub's reads run on sync_to_async's thread: watch that thread's connection.
+    wrapper = await sync_to_async(lambda: connection.execute_wrapper(count))()
+    await sync_to_async(wrapper.__enter__)()
+    try:
+        subs = [hub.subscribe(EventFilter()) for _ in range(50)]
+        ticks = hub.ticks
+        # Every stream waits out one heartbeat interval with nothing to send.
+        results = await asyncio.gather(*(hub.next_items(sub, 0.5) for sub in subs))
+        assert results == [[]] * 50
+        made = hub.ticks - ticks
+    finally:
+        await sync_to_async(wrapper.__exit__)(None, None, None)
+        await close_hub()
+    assert made >= 1, made
+    assert len(queries) <= made + 1  # the max-id query of each tick, nothing per stream
+    assert all("MAX" in q.upper() or "ORDER BY" in q.upper() for q in queries)
