@@ -164,11 +164,10 @@ async def stream_response(
     if not user.is_authenticated:
         return _text(401, "authentication required: log in first")
     hub = await get_hub()
-    if hub.streams_of(user.pk) >= settings.EVENTS_MAX_STREAMS_PER_USER:
-        return _text(
-            429,
-            f"too many open streams: at most {settings.EVENTS_MAX_STREAMS_PER_USER} per user",
-        )
+    cap = settings.EVENTS_MAX_STREAMS_PER_USER
+    too_many = _text(429, f"too many open streams: at most {cap} per user")
+    if hub.streams_of(user.pk) >= cap:
+        return too_many
     asked, resume = _resume_id(request)
     await hub.resync_if_idle()
     reset_reason: str | None = None
@@ -178,6 +177,8 @@ async def stream_response(
         reset_reason = await sync_to_async(_replay_problem)(resume, event_filter, hub.cursor)
     if reset_reason is not None:
         resume = None
+    if hub.streams_of(user.pk) >= cap:  # again: others may have opened during the awaits
+        return too_many
     sub = hub.subscribe(event_filter, after_id=resume, renderer=renderer, user_id=user.pk)
     body = _frames(
         hub,
