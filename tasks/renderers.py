@@ -15,6 +15,7 @@ from typing import Any
 from django.template.loader import render_to_string
 
 from events import types as t
+from events.models import Event
 from tasks import selectors
 from tasks.forms import AnswerForm
 from tasks.models import Task
@@ -75,6 +76,8 @@ class TaskListRenderer:
         self.name = f"tasks.list?{query}"
 
     def render(self, event: dict) -> str | None:
+        if _list_event_superseded(event):
+            return None
         if event.get("type") in _LIST_PAGE_TYPES:
             return task_list_regions(self.filters)
         task_id = event.get("task_id")
@@ -88,6 +91,22 @@ class TaskListRenderer:
 
     def snapshot(self, params: dict) -> str:
         return task_list_regions(self.filters)
+
+
+# Renders show current state, so an event followed in the log by one that re-renders
+# at least the same regions needs no render of its own: under a burst (or a slow
+# machine) the page skips to the present instead of replaying every step of the past.
+# The later event reaches the same subscribers (same filter), so nothing is lost.
+_LOOKAHEAD = 200
+
+
+def _list_event_superseded(event: dict) -> bool:
+    later = Event.objects.filter(id__gt=event["id"], type__in=LIST_EVENT_TYPES)
+    page_wide = event.get("type") in _LIST_PAGE_TYPES
+    for type_, task_id in later.order_by("id").values_list("type", "task_id")[:_LOOKAHEAD]:
+        if type_ in _LIST_PAGE_TYPES or (not page_wide and task_id == event.get("task_id")):
+            return True
+    return False
 
 
 _LIST_RENDERERS: OrderedDict[str, TaskListRenderer] = OrderedDict()
@@ -171,13 +190,25 @@ class TaskDetailRenderer:
         regions = _DETAIL_REGIONS_BY_TYPE.get(event.get("type", ""))
         if not regions:
             return None
-        if event.get("type") == t.EXECUTION_LOG:
-            latest = Task.objects.filter(pk=self.task_id).values_list(
-                "latest_execution_id", flat=True
-            )
-            if event.get("execution_id") not in list(latest):
-                return None  # a line of an older attempt: the page shows the latest's
+        latest = Task.objects.filter(pk=self.task_id).values_list("latest_execution_id", flat=True)
+        latest_id = next(iter(latest), None)
+        if event.get("type") == t.EXECUTION_LOG and event.get("execution_id") != latest_id:
+            return None  # a line of an older attempt: the page shows the latest's
+        if self._superseded(event, regions, latest_id):
+            return None
         return task_detail_regions(self.task_id, regions) or None
+
+    def _superseded(self, event: dict, regions: tuple[str, ...], latest_id: int | None) -> bool:
+        """A later event of this task re-renders all of `regions` (see _LOOKAHEAD)."""
+        later = Event.objects.filter(task_id=self.task_id, id__gt=event["id"]).order_by("id")
+        covered: set[str] = set()
+        for type_, execution_id in later.values_list("type", "execution_id")[:_LOOKAHEAD]:
+            if type_ == t.EXECUTION_LOG and execution_id != latest_id:
+                continue
+            covered.update(_DETAIL_REGIONS_BY_TYPE.get(type_, ()))
+            if covered.issuperset(regions):
+                return True
+        return False
 
     def snapshot(self, params: dict) -> str:
         return task_detail_regions(self.task_id)
