@@ -15,7 +15,7 @@ import asyncio
 import re
 import time
 from array import array
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 EVENT_ID = re.compile(rb'data: ?\{"id": ?(\d+)')
@@ -171,6 +171,7 @@ async def close_streams(streams: list[SSEProtocol], timeout: float = 30.0) -> No
 class PollStats:
     requests: int = 0
     errors: int = 0
+    error_kinds: Counter = field(default_factory=Counter)
     bytes: int = 0
     by_title: defaultdict[int, array] = field(default_factory=_arrays)
 
@@ -237,15 +238,23 @@ async def poll_dashboards(
                 stats.bytes += size
                 if status != 200:
                     stats.errors += 1
+                    stats.error_kinds[f"HTTP {status}"] += 1
                     continue
                 for match in TITLE.findall(body):
                     t = int(match)
                     if t not in seen:
                         seen.add(t)
                         stats.by_title[t].append(now)
-            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError, TimeoutError):
+            except (
+                OSError,
+                asyncio.IncompleteReadError,
+                ValueError,
+                IndexError,
+                TimeoutError,
+            ) as exc:
                 # a keep-alive connection the server closed: count it, reconnect next time
                 stats.errors += 1
+                stats.error_kinds[type(exc).__name__] += 1
                 if writer is not None:
                     writer.close()
                 reader = writer = None

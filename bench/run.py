@@ -464,8 +464,16 @@ class Bench:
             "path": self._fragment_path(), "clients": dashboards, "wall_s": wall,
             "server_cpu_s": cpu1 - cpu0, "server_queries": q1 - q0,
             "requests": stats.requests, "errors": stats.errors, "bytes": stats.bytes,
+            "error_kinds": dict(stats.error_kinds),
             **self.staleness(produced["events"], stats.by_title, dashboards),
         }  # fmt: skip
+        # One process may not serve every poll; what serving all of them would cost:
+        served = max(1, stats.requests - stats.errors)
+        row["offered"] = int(dashboards * seconds / 2.0)
+        row["served"] = stats.requests - stats.errors
+        row["cpu_ms_per_poll"] = 1000 * row["server_cpu_s"] / served
+        row["queries_per_poll"] = row["server_queries"] / served
+        row["cpu_s_to_serve_all"] = row["cpu_ms_per_poll"] * row["offered"] / 1000
         LOG(f"  polling: {row}")
         return row
 
