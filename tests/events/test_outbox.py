@@ -7,6 +7,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from events import publish as publishing
 from events.models import Event
 from events.publish import EVENTS_GROUP
 from tasks.models import Execution
@@ -117,6 +118,7 @@ def test_publish_failure_never_reaches_the_caller(settings, caplog) -> None:
     }
     execution = make_execution(Status.PENDING)
     execution.transition(Status.RUNNING)
+    assert publishing.flush(timeout=30)
 
     execution.refresh_from_db()
     assert execution.status == Status.RUNNING
