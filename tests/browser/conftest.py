@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,8 @@ def server(django_db_setup, django_db_blocker):
     process.start()
     yield process
     process.stop()
+    # What the server said, for a failure's post-mortem.
+    (Path(tempfile.gettempdir()) / "taskstream-browser-server.log").write_text(process.output)
 
 
 def log_in(page, base_url: str, username: str) -> None:
