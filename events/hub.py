@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +30,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError, connections
 
-from events import metrics
+from events import metrics, sse
 from events import publish as publishing
 from events.api import events_after, last_event_id
 from events.models import Event
@@ -90,6 +91,10 @@ class Hub:
         self._by_execution: dict[int, set[Subscriber]] = {}
         self._streams_by_user: dict[int | None, int] = {}
         self._renders: OrderedDict[tuple[str, int], asyncio.Future] = OrderedDict()
+        self._frames: OrderedDict[int, str] = OrderedDict()
+        self._filters: weakref.WeakValueDictionary[EventFilter, EventFilter] = (
+            weakref.WeakValueDictionary()
+        )
         self._gap_wait = 0.0
         self.ticks = 0  # safety-tick queries made
 
@@ -159,6 +164,8 @@ class Hub:
     ) -> Subscriber:
         """A new subscriber: live from now, or from the log after `after_id` first."""
         start = self.cursor if after_id is None else after_id
+        # Equal filters share one object, so dispatch matches each distinct filter once.
+        event_filter = self._filters.setdefault(event_filter, event_filter)
         sub = Subscriber(
             event_filter=event_filter,
             renderer=renderer,
@@ -258,6 +265,16 @@ class Hub:
 
     # -- rendering, once per event per process ----------------------------------------
 
+    def frame(self, event: dict) -> str:
+        """The JSON SSE frame of an event, encoded once per process, not per subscriber."""
+        key = event["id"]
+        text = self._frames.get(key)
+        if text is None:
+            text = self._frames[key] = sse.event_frame(event)
+            if len(self._frames) > RENDER_CACHE:
+                self._frames.popitem(last=False)
+        return text
+
     async def render(self, renderer: FragmentRenderer, event: dict) -> str | None:
         key = (renderer.name, event["id"])
         future = self._renders.get(key)
@@ -308,8 +325,15 @@ class Hub:
         ):
             if key is not None and key in index:
                 candidates.extend(index[key])
+        # Thousands of streams share a handful of filters: match each filter once.
+        matched: dict[int, bool] = {}
         for sub in candidates:
-            if sub.behind or event["id"] <= sub.last_id or not sub.event_filter.matches(event):
+            if sub.behind or event["id"] <= sub.last_id:
+                continue
+            ok = matched.get(id(sub.event_filter))
+            if ok is None:
+                ok = matched[id(sub.event_filter)] = sub.event_filter.matches(event)
+            if not ok:
                 continue
             if len(sub.queue) >= sub.buffer:
                 # Never wait for a slow reader: it reads the log from its last id instead.

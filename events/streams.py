@@ -270,7 +270,7 @@ async def _frames(
             size = 0
             for event, committed in items:
                 if sub.renderer is None:
-                    frame = sse.event_frame(event)
+                    frame = hub.frame(event)
                 else:
                     html = await hub.render(sub.renderer, event)
                     if html is None:
