@@ -53,7 +53,12 @@ def test_waiting_for_input_is_cancelled_at_once_even_when_answered() -> None:
 def test_running_stops_at_its_next_checkpoint() -> None:
     execution = make_task(kwargs={"steps": 2, "delay": 30}).latest_execution
     with in_process_worker():
-        wait_for(lambda: events_of(execution.pk, "step.started"), what="the first step")
+        # The step's "working" log line comes right after step.started: wait for it too,
+        # so that "cancel requested" is surely the last line (on PostgreSQL they raced).
+        wait_for(
+            lambda: len(events_of(execution.pk, "execution.log")) >= 1,
+            what="the first step's log line",
+        )
         returned = execution_cancel(execution=execution)
         assert returned.status == Status.RUNNING and returned.cancel_requested_at is not None
         wait_for(lambda: _status(execution) == Status.CANCELLED, what="cancelled")
