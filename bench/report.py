@@ -43,6 +43,78 @@ def ticks(idle: dict, tick: float = 2.0) -> bool:
     return idle["server_queries"] <= idle["wall_s"] / tick + 2
 
 
+def targets(r: dict) -> str:
+    """One row per target of the issue: the figure of this run, and met or not."""
+    r = dict(r, polling=[_polls(x) for x in r.get("polling", [])])
+    rows = []
+    caps = [x for x in r.get("capacity", []) if x["mode"] == "stream"]
+    tenk = [x for x in caps if x["target"] == 10000]
+    if tenk:
+        worst = max(x["kb_per_stream"] for x in tenk)
+        held = min(x["streams"] for x in tenk)
+        rows.append(["10k streams at <= 20 KB each", f"{held:,} held, worst {worst:.1f} KB",
+                     _verdict(held >= 10000 and worst <= 20)])  # fmt: skip
+    pool = r.get("latency", []) + [
+        x for x in r.get("throughput", []) if x["rate_target"] == 100 and "p99_ms" in x
+    ]
+    for n, limit in ((1000, 50.0), (10000, 250.0)):
+        for label in sorted({x["filter"] for x in pool}):
+            cand = [x for x in pool if x["filter"] == label and x["rate_target"] >= 100
+                    and n * 0.99 <= x["streams"] < n * 2]  # fmt: skip
+            if cand:
+                worst = max(x.get("p99_ms", float("inf")) for x in cand)
+                rows.append([f"p99 <= {limit:.0f} ms at {n:,} streams, 100 transitions/s "
+                             f"({label})", f"worst p99 {worst:,.0f} ms of {len(cand)} runs",
+                             _verdict(worst <= limit)])  # fmt: skip
+    good = [x for x in r.get("throughput", []) if x.get("p99_ms", 1e9) <= 250 and not x.get("lost")]
+    if r.get("throughput"):
+        best = max((x["deliveries_per_s"] for x in good), default=0.0)
+        top = max(x["deliveries_per_s"] for x in r["throughput"])
+        rows.append([">= 50,000 deliveries/s without latency running away",
+                     f"{best:,.0f}/s at p99 <= 250 ms; {top:,.0f}/s at any latency",
+                     _verdict(best >= 50000)])  # fmt: skip
+    modes: dict[str, dict] = {}
+    for x in r.get("polling", []):
+        modes.setdefault(x["server"], {})[x["mode"] + x["path"]] = x
+    for server, m in modes.items():
+        poll = next((v for k, v in m.items() if k.startswith("polling")), None)
+        idle = next((v for k, v in m.items() if k.startswith("idle")), None)
+        for k, push in m.items():
+            if not k.startswith("SSE") or not poll:
+                continue
+            need = poll.get("cpu_s_to_serve_all", poll["server_cpu_s"])
+            ratio = need / max(push["server_cpu_s"], 0.01)
+            rows.append([f">= 50x less server CPU than polling ({server}, `{push['path']}`)",
+                         f"{ratio:.0f}x ({push['server_cpu_s']:.1f} CPU-s against "
+                         f"{need:.0f} to serve every poll)", _verdict(ratio >= 50)])  # fmt: skip
+            p99 = push.get("staleness_p99_ms")
+            rows.append([f"staleness p99 < 100 ms ({server}, `{push['path']}`)",
+                         f"{_f(p99)} ms against {_f(poll.get('staleness_p99_ms'))} ms polling",
+                         _verdict((p99 or 1e9) < 100)])  # fmt: skip
+        if idle:
+            rows.append([f"0 queries for idle streams ({server})",
+                         f"{idle['server_queries']} in {idle['wall_s']:.0f} s for "
+                         f"{idle['clients']} streams (the per-process safety tick)",
+                         _verdict(ticks(idle))])  # fmt: skip
+    if not rows:
+        return ""
+    return "\n### Targets\n\n" + _table(["target", "this run", "verdict"], rows) + "\n"
+
+
+def _polls(row: dict) -> dict:
+    """Polls served (a 200 read before the window closed; timed-out polls are not in
+    `requests`), server CPU per served poll, and the CPU serving every poll would take."""
+    if "offered" not in row:
+        return row
+    http_errors = sum(n for k, n in (row.get("error_kinds") or {}).items() if k.startswith("HTTP"))
+    served = max(1, row["requests"] - http_errors)
+    row = dict(row, served=served)
+    row["cpu_ms_per_poll"] = 1000 * row["server_cpu_s"] / served
+    row["queries_per_poll"] = row["server_queries"] / served
+    row["cpu_s_to_serve_all"] = row["cpu_ms_per_poll"] * row["offered"] / 1000
+    return row
+
+
 def tables(r: dict) -> str:
     m = r["machine"]
     parts = [
@@ -53,6 +125,7 @@ def tables(r: dict) -> str:
     ]
     for note in r.get("notes", []):
         parts.append(f"> NOTE: {note}")
+    parts.append(targets(r))
 
     if r.get("capacity"):
         rows, base = [], {}
@@ -146,6 +219,7 @@ def tables(r: dict) -> str:
             )
 
     if r.get("polling"):
+        r = dict(r, polling=[_polls(x) for x in r["polling"]])
         rows = []
         by_server: dict[str, dict] = {}
         for row in r["polling"]:

@@ -468,9 +468,11 @@ class Bench:
             **self.staleness(produced["events"], stats.by_title, dashboards),
         }  # fmt: skip
         # One process may not serve every poll; what serving all of them would cost:
-        served = max(1, stats.requests - stats.errors)
+        # timed-out polls are not in stats.requests; non-200 answers are
+        http_errors = sum(n for k, n in stats.error_kinds.items() if k.startswith("HTTP"))
+        served = max(1, stats.requests - http_errors)
         row["offered"] = int(dashboards * seconds / 2.0)
-        row["served"] = stats.requests - stats.errors
+        row["served"] = served
         row["cpu_ms_per_poll"] = 1000 * row["server_cpu_s"] / served
         row["queries_per_poll"] = row["server_queries"] / served
         row["cpu_s_to_serve_all"] = row["cpu_ms_per_poll"] * row["offered"] / 1000
