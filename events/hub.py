@@ -42,7 +42,12 @@ logger = logging.getLogger(__name__)
 
 PAGE = 500  # events per log read of the hub (shared by all subscribers)
 CATCH_UP_PAGE = 200  # events per log read of one subscriber behind the live feed
-RENDER_CACHE = 4096  # rendered fragments kept per process, by (renderer, event id)
+RENDER_CACHE = 512  # rendered fragments kept per process, by (renderer, event id)
+# Encoded JSON frames kept per process, by event id: enough for every subscriber that is
+# a little behind to share one encoding, bounded in bytes so that large events cannot
+# make the cache the memory a stalled client was kept from costing.
+FRAME_CACHE = 4096
+FRAME_CACHE_BYTES = 4 * 1024 * 1024
 SKIPPED_KEPT = 1024  # ids given up on, remembered to notice a very late commit
 GROUP_REFRESH_SECONDS = 60.0  # re-join the layer group (Redis forgets it on a restart)
 HOLD_POLL_SECONDS = 0.1  # log re-read period while the cursor is held at a hole
@@ -94,6 +99,7 @@ class Hub:
         self._streams_by_user: dict[int | None, int] = {}
         self._renders: OrderedDict[tuple[str, int], asyncio.Future] = OrderedDict()
         self._frames: OrderedDict[int, str] = OrderedDict()
+        self._frames_bytes = 0
         self._filters: weakref.WeakValueDictionary[EventFilter, EventFilter] = (
             weakref.WeakValueDictionary()
         )
@@ -284,8 +290,11 @@ class Hub:
         text = self._frames.get(key)
         if text is None:
             text = self._frames[key] = sse.event_frame(event)
-            if len(self._frames) > RENDER_CACHE:
-                self._frames.popitem(last=False)
+            self._frames_bytes += len(text)
+            while len(self._frames) > 1 and (
+                len(self._frames) > FRAME_CACHE or self._frames_bytes > FRAME_CACHE_BYTES
+            ):
+                self._frames_bytes -= len(self._frames.popitem(last=False)[1])
         return text
 
     async def render(self, renderer: FragmentRenderer, event: dict) -> str | None:
