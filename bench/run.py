@@ -1,9 +1,9 @@
 """Run the benchmarks and write their results.
 
-    uv run --group bench python -m bench.run            # the full run (~20 minutes)
-    uv run --group bench python -m bench.run --quick    # a few minutes, smaller figures
-    ... --only capacity,latency,throughput,polling,eventstream,overhead   (a subset)
-    ... --profile                                        # py-spy the 10k-stream run
+    uv run --group bench python -m bench.run            # the full run (~25 minutes here)
+    uv run --group bench python -m bench.run --quick    # smaller figures (~12 minutes here)
+    ... --only overhead,capacity,throughput,polling,eventstream   (a subset)
+    ... --profile                     # py-spy the 10k-stream runs of the capacity phase
 
 Everything runs against real servers (daphne with a 4096 backlog, uvicorn) on
 127.0.0.1, a fresh SQLite database under var/bench/, the in-memory layer and Redis at
