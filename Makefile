@@ -5,7 +5,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: deps run test lint browser-deps
+.PHONY: deps run test lint browser-deps bench
 
 deps:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -39,3 +39,7 @@ test: deps browser-deps
 
 lint: deps
 	$(UV) run ruff check . && $(UV) run ruff format --check .
+
+# Benchmarks (not part of `test`): see docs/benchmarks.md. BENCH_ARGS=--quick for a short run.
+bench: deps
+	$(UV) sync --group bench --quiet && $(UV) run --group bench python -m bench.run $(BENCH_ARGS)

@@ -62,9 +62,10 @@ def publish(event: dict) -> None:
             return
         message = {"type": MESSAGE_TYPE, "event": event, "published_at": time.time()}
         if isinstance(layer, InMemoryChannelLayer):
-            if listeners:
-                # The local hub has it, and an in-memory layer reaches no other process;
-                # its asyncio queues belong to the hub's loop, not to this thread's.
+            if listeners or not layer.groups.get(EVENTS_GROUP):
+                # The local hub has it (or nobody listens), and an in-memory layer reaches
+                # no other process; its asyncio queues belong to the hub's loop, not to
+                # this thread's, and a send would build an event loop per event.
                 return
             async_to_sync(layer.group_send)(EVENTS_GROUP, message)
             return
