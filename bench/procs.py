@@ -205,18 +205,7 @@ class Producer:
 
 def login_cookie(base_url: str, username: str, password: str) -> str:
     """Log in once through the real login form; the Cookie header every client reuses."""
-    with httpx.Client(base_url=base_url, timeout=30) as client:
-        client.get("/accounts/login/").raise_for_status()
-        response = client.post(
-            "/accounts/login/",
-            data={
-                "username": username,
-                "password": password,
-                "csrfmiddlewaretoken": client.cookies["csrftoken"],
-                "next": "/",
-            },
-            headers={"Referer": f"{base_url}/accounts/login/"},
-        )
-        if response.status_code != 302 or "sessionid" not in client.cookies:
-            raise RuntimeError(f"bench login failed: HTTP {response.status_code}")
-        return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    from tests.servers import login_cookies
+
+    cookies = login_cookies(base_url, username, password)
+    return "; ".join(f"{k}={v}" for k, v in cookies.items())

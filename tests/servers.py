@@ -52,6 +52,22 @@ def process_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _spawn(command: list[str], env: dict[str, str], read) -> subprocess.Popen[str]:
+    """Start a process in its own session (so a stop reaches its children), with a thread
+    handing each line of its output to `read`."""
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    threading.Thread(target=read, args=(process,), daemon=True).start()
+    return process
+
+
 class ServerProcess:
     """One ASGI server in a subprocess: `daphne`, `uvicorn`, or `serve` (ours: daphne plus
     the in-process worker, the embedded default)."""
@@ -110,16 +126,7 @@ class ServerProcess:
     def start(self, timeout: float = 60) -> ServerProcess:
         self.lines = []
         self._ready.clear()
-        self.process = subprocess.Popen(
-            self._command(),
-            cwd=ROOT,
-            env=self.env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
+        self.process = _spawn(self._command(), self.env, self._read)
         if not self._ready.wait(timeout):
             self.stop()
             raise RuntimeError(f"{self.kind} did not start:\n{self.output}")
@@ -192,16 +199,9 @@ class WorkerProcess:
         return "".join(self.lines)
 
     def start(self, timeout: float = 60) -> WorkerProcess:
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "worker", *self.args],
-            cwd=ROOT,
-            env=self.env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        self.process = _spawn(
+            [sys.executable, "manage.py", "worker", *self.args], self.env, self._read
         )
-        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
         if not self.wait_for_line(self.READY, timeout):
             self.stop()
             raise RuntimeError(f"worker did not start:\n{self.output}")
