@@ -103,18 +103,9 @@ class Server:
         ]  # fmt: skip
 
     def start(self, timeout: float = 60) -> Server:
-        env = dict(self.env)
-        self.process = subprocess.Popen(
-            self.command(),
-            cwd=ROOT,
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=raise_nofile,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
+        from tests.servers import spawn
+
+        self.process = spawn(self.command(), dict(self.env), self._read, preexec_fn=raise_nofile)
         # uvicorn at log level warning prints no ready line: poll the port instead.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -132,9 +123,9 @@ class Server:
         except httpx.HTTPError:
             return False
 
-    def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
             if len(self.lines) < 2000:
                 self.lines.append(line)
             if READY[self.kind] in line:

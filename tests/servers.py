@@ -52,9 +52,11 @@ def process_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _spawn(command: list[str], env: dict[str, str], read) -> subprocess.Popen[str]:
+def spawn(
+    command: list[str], env: dict[str, str], read, *, preexec_fn=None
+) -> subprocess.Popen[str]:
     """Start a process in its own session (so a stop reaches its children), with a thread
-    handing each line of its output to `read`."""
+    handing its output (the process) to `read`."""
     process = subprocess.Popen(
         command,
         cwd=ROOT,
@@ -63,6 +65,7 @@ def _spawn(command: list[str], env: dict[str, str], read) -> subprocess.Popen[st
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=preexec_fn,
     )
     threading.Thread(target=read, args=(process,), daemon=True).start()
     return process
@@ -126,7 +129,7 @@ class ServerProcess:
     def start(self, timeout: float = 60) -> ServerProcess:
         self.lines = []
         self._ready.clear()
-        self.process = _spawn(self._command(), self.env, self._read)
+        self.process = spawn(self._command(), self.env, self._read)
         if not self._ready.wait(timeout):
             self.stop()
             raise RuntimeError(f"{self.kind} did not start:\n{self.output}")
@@ -199,7 +202,7 @@ class WorkerProcess:
         return "".join(self.lines)
 
     def start(self, timeout: float = 60) -> WorkerProcess:
-        self.process = _spawn(
+        self.process = spawn(
             [sys.executable, "manage.py", "worker", *self.args], self.env, self._read
         )
         if not self.wait_for_line(self.READY, timeout):
