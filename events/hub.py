@@ -298,10 +298,12 @@ class Hub:
         return text
 
     async def render(self, renderer: FragmentRenderer, event: dict) -> str | None:
+        """The `event: fragment` frame of `event` for `renderer` (None: nothing to send),
+        rendered and framed once per process and shared by every subscriber."""
         key = (renderer.name, event["id"])
         future = self._renders.get(key)
         if future is None:
-            future = asyncio.ensure_future(sync_to_async(_render_safely)(renderer, event))
+            future = asyncio.ensure_future(sync_to_async(_render_frame)(renderer, event))
             self._renders[key] = future
             while len(self._renders) > RENDER_CACHE:
                 self._renders.popitem(last=False)
@@ -497,12 +499,14 @@ def _ring(sub: Subscriber) -> None:
     sub.wake.set()
 
 
-def _render_safely(renderer: FragmentRenderer, event: dict) -> str | None:
+def _render_frame(renderer: FragmentRenderer, event: dict) -> str | None:
+    """The event's fragment, rendered and framed: the text every subscriber sends."""
     try:
-        return renderer.render(event)
+        html = renderer.render(event)
     except Exception:
         logger.exception("renderer %s failed for event %s", renderer.name, event.get("id"))
         return None
+    return None if html is None else sse.fragment_frame(html, event_id=event["id"])
 
 
 _hub: Hub | None = None

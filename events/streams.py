@@ -272,10 +272,9 @@ async def _frames(
                 if sub.renderer is None:
                     frame = hub.frame(event)
                 else:
-                    html = await hub.render(sub.renderer, event)
-                    if html is None:
+                    frame = await hub.render(sub.renderer, event)
+                    if frame is None:
                         continue
-                    frame = sse.fragment_frame(html, event_id=event["id"])
                 chunk.append(frame)
                 size += len(frame)
                 metrics.DELIVERY_LATENCY.observe(max(0.0, time.time() - committed))
