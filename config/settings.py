@@ -114,23 +114,29 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
+def redis_channel_layer(url: str, *, prefix: str = "asgi") -> dict:
+    """The channels-redis layer for `url` (also what the tests switch to)."""
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # redis-py 8 fails with "Too many connections" under load without a cap.
+            # socket_timeout above channels-redis's 5 s BZPOPMIN: redis-py 8's default
+            # (5 s) makes every idle receive fail with "Timeout reading".
+            "hosts": [{"address": url, "max_connections": 100, "socket_timeout": 15}],
+            "capacity": 10_000,
+            "expiry": 60,
+            "prefix": prefix,
+        },
+    }
+
+
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     if urlsplit(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
         raise ImproperlyConfigured(f"REDIS_URL must start with redis://, got {REDIS_URL!r}")
     CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # redis-py 8 fails with "Too many connections" under load without a cap.
-                # socket_timeout above channels-redis's 5 s BZPOPMIN: redis-py 8's default
-                # (5 s) makes every idle receive fail with "Timeout reading".
-                "hosts": [{"address": REDIS_URL, "max_connections": 100, "socket_timeout": 15}],
-                "capacity": 10_000,
-                "expiry": 60,
-                "prefix": env_str("CHANNEL_LAYER_PREFIX", "asgi"),
-            },
-        }
+        "default": redis_channel_layer(REDIS_URL, prefix=env_str("CHANNEL_LAYER_PREFIX", "asgi"))
     }
 else:
     CHANNEL_LAYERS = {

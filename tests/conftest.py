@@ -55,15 +55,9 @@ def redis_channel_layer(settings, channel_layer_prefix: str):
     from channels.layers import channel_layers
 
     settings.REDIS_URL = REDIS_URL
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "max_connections": 50}],
-                "prefix": channel_layer_prefix,
-            },
-        }
-    }
+    from config.settings import redis_channel_layer as layer_config
+
+    settings.CHANNEL_LAYERS = {"default": layer_config(REDIS_URL, prefix=channel_layer_prefix)}
     channel_layers.backends.clear()
     yield channel_layers["default"]
     channel_layers.backends.clear()
