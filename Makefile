@@ -5,17 +5,17 @@ export UV_PYTHON_DOWNLOADS := never
 UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: deps run test lint browser-deps bench
+.PHONY: deps run test lint browser-deps js-deps bench
 
 deps:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
 		|| python3 -m pip install --quiet --disable-pip-version-check uv
 	@$(UV) sync --frozen --quiet
 
+# Created with mode 0600 at once (never readable by others, even for a moment); var/ 0700.
 var/secret_key:
-	@mkdir -p var
-	@python3 -c "import secrets; print(secrets.token_urlsafe(50))" > $@
-	@chmod 600 $@
+	@mkdir -p -m 700 var && chmod 700 var
+	@python3 -c "import os, secrets; fd = os.open('$@', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600); os.write(fd, (secrets.token_urlsafe(50) + chr(10)).encode()); os.close(fd)"
 
 # Everything on the embedded default: SQLite, in-memory channel layer, one process that
 # serves http://127.0.0.1:8000 and runs the worker.
@@ -31,14 +31,26 @@ browser-deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "WARNING: no /usr/bin/chromium: browser tests will skip"
 
-# Every test: the whole suite on the embedded default, then the PostgreSQL pass.
-test: deps browser-deps
+# The npm `eventsource` client the stream tests drive (tests/js, from its lock file).
+js-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/js --silent \
+		|| echo "WARNING: npm ci failed: the eventsource client tests will skip"; \
+	else echo "WARNING: no npm: the eventsource client tests will skip"; fi
+
+# Every test: the static checks (ruff with RUF100, ruff format, mypy strict, the import
+# contracts), the whole suite on the embedded default, then the PostgreSQL pass.
+test: deps browser-deps js-deps
 	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+	$(UV) run lint-imports
 	$(UV) run pytest
 	TEST_POSTGRES=1 TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(UV) run pytest -m postgres
 
 lint: deps
-	$(UV) run ruff check . && $(UV) run ruff format --check .
+	$(UV) run ruff check . && $(UV) run ruff format --check . && $(UV) run mypy \
+		&& $(UV) run lint-imports
 
 # Benchmarks (not part of `test`): see docs/benchmarks.md. BENCH_ARGS=--quick for a short run.
 bench: deps

@@ -17,7 +17,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
-from bench import hooks  # noqa: E402
+from bench import hooks
 
 hooks.raise_nofile_limit()
 

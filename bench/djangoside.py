@@ -19,7 +19,7 @@ import time
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.es_settings")
 
 BENCH_USER = "bench"
-BENCH_PASSWORD = "bench-password-not-secret"  # noqa: S105 - a throwaway bench database
+BENCH_PASSWORD = "bench-password-not-secret"  # a throwaway bench database
 
 
 def _setup_django() -> None:

@@ -1,6 +1,6 @@
 """Turn a results JSON into the tables of docs/benchmarks.md and the plots in docs/.
 
-    uv run --group bench python -m bench.report [bench/results/latest.json]
+    uv run --group bench python -m bench.report [bench/results/<stamp>.json]
 
 Only the text between the results markers of docs/benchmarks.md is rewritten; the
 prose around it (targets, profile, changes) is kept as written.
@@ -402,6 +402,14 @@ def write(results: dict) -> None:
     print(f"tables: {DOC}")
 
 
+def newest_full_run() -> Path:
+    """The newest full run's results (stamps sort by time; quick runs end in -quick)."""
+    runs = sorted(p for p in (ROOT / "bench" / "results").glob("2*.json") if "quick" not in p.name)
+    if not runs:
+        raise SystemExit("no results in bench/results/: run `make bench` first")
+    return runs[-1]
+
+
 if __name__ == "__main__":
-    source = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "bench" / "results" / "latest.json"
+    source = Path(sys.argv[1]) if len(sys.argv) > 1 else newest_full_run()
     write(json.loads(source.read_text()))

@@ -8,9 +8,8 @@
 Everything runs against real servers (daphne with a 4096 backlog, uvicorn) on
 127.0.0.1, a fresh SQLite database under var/bench/, the in-memory layer and Redis at
 127.0.0.1:6379 (a unique CHANNEL_LAYER_PREFIX per run). Every run stops by itself: each
-phase has a fixed duration and a bounded drain. Results: bench/results/<stamp>.json (and
-latest.json), the tables in docs/benchmarks.md (between the results markers) and the
-plots docs/bench-*.png.
+phase has a fixed duration and a bounded drain. Results: bench/results/<stamp>.json, the
+tables in docs/benchmarks.md (between the results markers) and the plots docs/bench-*.png.
 """
 
 from __future__ import annotations
@@ -627,7 +626,7 @@ class Bench:
                                  connect_timeout=3) as conn:  # fmt: skip
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
                 conn.execute(f'CREATE DATABASE "{name}"')
-        except Exception as exc:  # noqa: BLE001 - report and go on without PostgreSQL
+        except Exception as exc:  # report and go on without PostgreSQL
             self.results["notes"].append(f"PostgreSQL overhead skipped: {exc}")
             return None
         url = f"postgres://postgres@127.0.0.1:5432/{name}"
@@ -642,7 +641,6 @@ class Bench:
         path = RESULTS / f"{self.stamp}{'-quick' if self.quick else ''}.json"
         text = json.dumps(self.results, indent=1, default=str)
         path.write_text(text)
-        (RESULTS / ("latest-quick.json" if self.quick else "latest.json")).write_text(text)
         return path
 
 

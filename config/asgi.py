@@ -4,9 +4,9 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
-from events.asgi import daphne_backpressure  # noqa: E402
+from events.asgi import daphne_backpressure
 
 # Static files (our CSS, django-htmx's vendored htmx) are few and small; serving them
 # here keeps daphne and uvicorn deployable with no web server in front.

@@ -6,13 +6,14 @@ channels-redis for many processes and hosts.
 """
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -26,7 +27,7 @@ if not SECRET_KEY and (VAR_DIR / "secret_key").is_file():
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "insecure-development-key-only-for-debug"  # noqa: S105
+    SECRET_KEY = "insecure-development-key-only-for-debug"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -40,17 +41,22 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
+    "ninja",  # its Swagger UI assets, served from our own static files (no CDN)
     "events",
     "tasks",
+    "tasks.api",
 ]
 
 MIDDLEWARE = [
+    "config.middleware.UrlLengthMiddleware",  # 414 past 8,192 characters (see there)
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # `Authorization: Bearer <API token>` on /events/ (the API checks its own).
+    "tasks.api.auth.bearer_token_middleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -62,7 +68,7 @@ ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "BACKEND": "config.templates.Templates",  # Django's, always encodable (see there)
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
@@ -71,13 +77,17 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "tasks.web.chrome.header",
             ],
+            # The dashboard's tags live with its views (tasks/web/), not in an app's
+            # templatetags package.
+            "libraries": {"dashboard": "tasks.web.templatetags"},
         },
     },
 ]
 
 
-def _database(url: str) -> dict:
+def _database(url: str) -> dict[str, Any]:
     scheme = urlsplit(url).scheme
     if scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
         raise ImproperlyConfigured(
@@ -89,7 +99,7 @@ def _database(url: str) -> dict:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid URL: {exc}") from None
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config.setdefault("OPTIONS", {}).update(_SQLITE_OPTIONS)
-    return config
+    return dict(config)
 
 
 # WAL lets the stream's replay reads run beside the worker's writes; IMMEDIATE
@@ -104,7 +114,8 @@ DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": _database(DATABASE_URL)}
 else:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # 0700: the database, the secret key and the first login live here.
+    VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -115,7 +126,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
-def redis_channel_layer(url: str, *, prefix: str = "asgi") -> dict:
+def redis_channel_layer(url: str, *, prefix: str = "asgi") -> dict[str, Any]:
     """The channels-redis layer for `url` (also what the tests switch to)."""
     return {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -141,7 +152,7 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "events.layers.InMemoryChannelLayer",
             "CONFIG": {"capacity": 10_000, "expiry": 60},
         }
     }
@@ -150,9 +161,21 @@ else:
 TASK_FUNCTIONS = env_list("TASK_FUNCTIONS", ["tasks.examples.pipeline", "tasks.examples.shell"])
 TASK_FUNCTIONS_STAFF_ONLY = env_list("TASK_FUNCTIONS_STAFF_ONLY", ["tasks.examples.shell"])
 
+# Bounds on what people and task functions may store; past each, a one-line refusal (a
+# form error, a command's error, a 400), or for what a running function writes: a prompt
+# over the bound fails the execution, a log line is cut, lines past the per-execution
+# bound are dropped and counted in one line when the execution ends.
+TASK_KWARGS_MAX_BYTES = env_int("TASK_KWARGS_MAX_BYTES", 65_536, minimum=2)
+TASK_TITLE_MAX_LENGTH = env_int("TASK_TITLE_MAX_LENGTH", 200, minimum=1, maximum=200)
+TASK_DESCRIPTION_MAX_LENGTH = env_int("TASK_DESCRIPTION_MAX_LENGTH", 10_000, minimum=0)
+TASK_ANSWER_MAX_LENGTH = env_int("TASK_ANSWER_MAX_LENGTH", 10_000, minimum=1)
+TASK_PROMPT_MAX_LENGTH = env_int("TASK_PROMPT_MAX_LENGTH", 2_000, minimum=1)
+TASK_LOG_LINE_MAX_LENGTH = env_int("TASK_LOG_LINE_MAX_LENGTH", 10_000, minimum=80)
+TASK_LOG_LINES_MAX = env_int("TASK_LOG_LINES_MAX", 10_000, minimum=1)
+
 TASKS = {
     "default": {
-        "BACKEND": "tasks.backend.DatabaseBackend",
+        "BACKEND": "tasks.engine.backend.DatabaseBackend",
     }
 }
 
@@ -172,7 +195,11 @@ EVENTS_STREAM_MAX_SECONDS = env_float("EVENTS_STREAM_MAX_SECONDS", 300.0, minimu
 EVENTS_SUBSCRIBER_BUFFER = env_int("EVENTS_SUBSCRIBER_BUFFER", 256, minimum=1)
 EVENTS_REPLAY_LIMIT = env_int("EVENTS_REPLAY_LIMIT", 10_000, minimum=1)
 EVENTS_RETENTION_DAYS = env_int("EVENTS_RETENTION_DAYS", 7, minimum=1)
+# Open streams per user across every process (Redis when REDIS_URL is set); each holds a
+# lease its process renews every third of EVENTS_STREAM_LEASE_SECONDS, so the slots of a
+# process that died free themselves.
 EVENTS_MAX_STREAMS_PER_USER = env_int("EVENTS_MAX_STREAMS_PER_USER", 20, minimum=1)
+EVENTS_STREAM_LEASE_SECONDS = env_float("EVENTS_STREAM_LEASE_SECONDS", 60.0, minimum=1.0)
 # The safety tick bounds how late an event whose channel-layer message was lost can be
 # (2 s: well under a person's patience) for one indexed max-id query per process per tick
 # (0.5 queries/s, nothing next to polling), and only while the process has a stream open.
@@ -180,11 +207,19 @@ EVENTS_SAFETY_TICK_SECONDS = env_float("EVENTS_SAFETY_TICK_SECONDS", 2.0, minimu
 EVENTS_GAP_WAIT_SECONDS = env_float("EVENTS_GAP_WAIT_SECONDS", 2.0, minimum=0.0)
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 
+# The JSON API (/api/): requests per user (session or token) per server process.
+API_RATE_LIMIT = env_rate("API_RATE_LIMIT", "1200/min")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Object permissions (tasks.access: "tasks.cancel_task" with a task...) through django-rules.
+AUTHENTICATION_BACKENDS = [
+    "rules.permissions.ObjectPermissionBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -212,6 +247,20 @@ SECURE_CSP = {
 }
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# HTTPS=1: served over TLS (directly, or behind a proxy that terminates it and sets
+# X-Forwarded-Proto): cookies only over HTTPS, HSTS, plain HTTP redirected, and the
+# proxy's header trusted for "is this request secure". `manage.py check --deploy` is
+# clean with it. Only set it behind a proxy that overwrites X-Forwarded-Proto.
+HTTPS = env_bool("HTTPS", False)
+if HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 
 LOGGING = {
     "version": 1,

@@ -7,5 +7,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("events.urls")),
-    path("", include("tasks.urls")),
+    path("", include("tasks.api.urls")),
+    path("", include("tasks.web.urls")),
 ]
+
+# A refusal is one line; with htmx, a message and nothing else changed (tasks.web.views).
+handler403 = "tasks.web.views.permission_denied"

@@ -10,6 +10,14 @@ then stops pulling from its hub queue, overflows to the log, and memory stays bo
 
 import asyncio
 import functools
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+Scope = dict[str, Any]
+Message = Mapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class _Drain:
@@ -19,17 +27,18 @@ class _Drain:
         self.writable = asyncio.Event()
         self.writable.set()
 
-    def pauseProducing(self) -> None:  # noqa: N802 (Twisted's interface)
+    # Twisted's interface, hence the names.
+    def pauseProducing(self) -> None:
         self.writable.clear()
 
-    def resumeProducing(self) -> None:  # noqa: N802
+    def resumeProducing(self) -> None:
         self.writable.set()
 
-    def stopProducing(self) -> None:  # noqa: N802
+    def stopProducing(self) -> None:
         self.writable.set()  # the connection is closing: let the sender finish
 
 
-def _daphne_request(send):
+def _daphne_request(send: Send) -> Any:
     """Daphne passes `functools.partial(server.handle_reply, request)` as `send`."""
     if isinstance(send, functools.partial) and send.args:
         request = send.args[0]
@@ -38,14 +47,14 @@ def _daphne_request(send):
     return None
 
 
-def daphne_backpressure(app):
-    async def wrapped(scope, receive, send):
+def daphne_backpressure(app: App) -> App:
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         request = _daphne_request(send) if scope["type"] == "http" else None
         if request is None:
             return await app(scope, receive, send)
         drain: _Drain | None = None
 
-        async def paced_send(message):
+        async def paced_send(message: Message) -> None:
             nonlocal drain
             if message["type"] == "http.response.body" and message.get("more_body"):
                 if drain is None:

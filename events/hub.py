@@ -1,8 +1,9 @@
 """The per-process hub: one channel-layer subscription, fanned out to in-memory queues.
 
 Each server process (each event loop) has one hub. It receives every published event
-once (from the channel layer, and straight from commits made in this process through
-`publish.add_local_listener`), puts the events back into id order, and hands each to
+from the channel layer, in every configuration (and first, straight from commits made in
+this process, through `publish.attach`; the copy is dropped by id), puts the events back
+into id order, and hands each to
 the subscribers whose filter matches. The log is the truth: a hole in the ids is filled
 from the log, a slow safety tick re-reads the log in case a message was lost, and on
 PostgreSQL a hole left by a transaction still in flight holds the cursor for at most
@@ -23,7 +24,7 @@ import weakref
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -33,10 +34,13 @@ from django.db import DatabaseError, connections
 from events import metrics, sse
 from events import publish as publishing
 from events.api import events_after, last_event_id
+from events.audience import EVERYTHING, Grant
 from events.models import Event
+from events.slots import Slot, StreamSlots, slots_for
+from events.types import EventJSON
 
 if TYPE_CHECKING:
-    from events.streams import EventFilter, FragmentRenderer
+    from events.filters import EventFilter, FragmentRenderer
 
 logger = logging.getLogger(__name__)
 
@@ -53,14 +57,14 @@ GROUP_REFRESH_SECONDS = 60.0  # re-join the layer group (Redis forgets it on a r
 HOLD_POLL_SECONDS = 0.1  # log re-read period while the cursor is held at a hole
 
 
-def _at_timestamp(event: dict) -> float:
+def _at_timestamp(event: EventJSON) -> float:
     try:
         return datetime.fromisoformat(event["at"]).timestamp()
     except (KeyError, TypeError, ValueError):
         return time.time()
 
 
-Item = tuple[dict, float]  # an event and the time it was committed (for the latency metric)
+Item = tuple[EventJSON, float]  # an event and when it was committed (for the latency metric)
 
 
 @dataclass(eq=False)
@@ -68,6 +72,8 @@ class Subscriber:
     event_filter: EventFilter
     renderer: FragmentRenderer | None
     user_id: int | None
+    grant: Grant  # what this subscriber may receive (events.audience)
+    slot: Slot | None  # its place under EVENTS_MAX_STREAMS_PER_USER, freed on unsubscribe
     last_id: int  # the highest id handed to this subscriber (queued or read from the log)
     buffer: int
     behind: bool = False  # reading the log instead of the live feed
@@ -77,6 +83,9 @@ class Subscriber:
     closed: bool = False
     timer: asyncio.TimerHandle | None = None  # wakes the stream for its heartbeat
     timer_when: float = 0.0
+
+    def resetting(self) -> bool:  # a method: the hub sets reset_reason while we await
+        return self.reset_reason is not None
 
 
 class Hub:
@@ -89,21 +98,26 @@ class Hub:
         self._hold_until: float | None = None
         self._skipped: OrderedDict[int, None] = OrderedDict()
         self._fill = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
-        self._layer = None
+        self._tasks: list[asyncio.Future[None]] = []
+        self._layer: Any = None  # channels ships no types
         self._in_memory = True
         self._channel: str | None = None
         self._wide: set[Subscriber] = set()
         self._by_task: dict[int, set[Subscriber]] = {}
         self._by_execution: dict[int, set[Subscriber]] = {}
         self._streams_by_user: dict[int | None, int] = {}
-        self._renders: OrderedDict[tuple[str, int], asyncio.Future] = OrderedDict()
+        self._renders: OrderedDict[tuple[str, int], asyncio.Future[str | None]] = OrderedDict()
         self._frames: OrderedDict[int, str] = OrderedDict()
         self._frames_bytes = 0
         self._filters: weakref.WeakValueDictionary[EventFilter, EventFilter] = (
             weakref.WeakValueDictionary()
         )
+        self._grants: weakref.WeakValueDictionary[Grant, Grant] = weakref.WeakValueDictionary()
+        self.slots: StreamSlots | None = None
         self._gap_wait = 0.0
+        # Set once this process's channel is in the layer's group: what is published from
+        # then on reaches the hub through the layer too (before, only through the log).
+        self.joined = asyncio.Event()
         self.ticks = 0  # safety-tick queries made
 
     # -- life cycle -------------------------------------------------------------------
@@ -119,17 +133,19 @@ class Hub:
             # hole seen in the log is final; PostgreSQL hands out ids before commit.
             self._gap_wait = settings.EVENTS_GAP_WAIT_SECONDS if vendor == "postgresql" else 0
             self.cursor = await sync_to_async(_log_end)()
-            publishing.add_local_listener(self._local_listener)
+            publishing.attach(self.loop, self._receive_local)
+            self.slots = slots_for(self.loop)
             self._tasks = [
                 asyncio.ensure_future(self._pump()),
                 asyncio.ensure_future(self._safety_tick()),
+                asyncio.ensure_future(self.slots.keep_alive()),
             ]
-            if not self._in_memory:
+            if self._layer is not None:
                 self._tasks.append(asyncio.ensure_future(self._listen()))
             self.started = True
 
     async def aclose(self) -> None:
-        publishing.remove_local_listener(self._local_listener)
+        self.detach()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -139,11 +155,14 @@ class Hub:
         if self._channel and self._layer is not None:
             with contextlib.suppress(Exception):
                 await self._layer.group_discard(publishing.EVENTS_GROUP, self._channel)
+        if self.slots is not None:
+            await self.slots.aclose()
         self.started = False
 
     def detach(self) -> None:
-        """Forget a hub whose loop is gone (tests: one loop per test)."""
-        publishing.remove_local_listener(self._local_listener)
+        """Stop receiving this process's commits (also: a hub whose loop is gone, as in
+        tests, which run one loop per test)."""
+        publishing.detach(self.loop)
 
     # -- subscribers ------------------------------------------------------------------
 
@@ -160,6 +179,7 @@ class Hub:
             self._drain()
 
     def streams_of(self, user_id: int | None) -> int:
+        """Streams `user_id` has open in this process."""
         return self._streams_by_user.get(user_id, 0)
 
     def subscribe(
@@ -169,15 +189,22 @@ class Hub:
         after_id: int | None = None,
         renderer: FragmentRenderer | None = None,
         user_id: int | None = None,
+        grant: Grant = EVERYTHING,
+        slot: Slot | None = None,
     ) -> Subscriber:
-        """A new subscriber: live from now, or from the log after `after_id` first."""
+        """A new subscriber: live from now, or from the log after `after_id` first. It
+        receives only the events `grant` allows."""
         start = self.cursor if after_id is None else after_id
-        # Equal filters share one object, so dispatch matches each distinct filter once.
+        # Equal filters (and grants) share one object, so dispatch matches each distinct
+        # filter and each distinct grant once per event, not once per subscriber.
         event_filter = self._filters.setdefault(event_filter, event_filter)
+        grant = self._grants.setdefault(grant, grant)
         sub = Subscriber(
             event_filter=event_filter,
             renderer=renderer,
             user_id=user_id,
+            grant=grant,
+            slot=slot,
             last_id=start,
             buffer=settings.EVENTS_SUBSCRIBER_BUFFER,
             behind=start < self.cursor,
@@ -218,6 +245,9 @@ class Hub:
         else:
             self._streams_by_user.pop(sub.user_id, None)
         sub.queue.clear()
+        if sub.slot is not None and self.slots is not None:
+            self.slots.release(sub.slot)
+            sub.slot = None
         metrics.STREAMS_OPEN.dec()
 
     def subscribers(self) -> list[Subscriber]:
@@ -237,7 +267,7 @@ class Hub:
                 items = list(sub.queue)
                 sub.queue.clear()
                 return items
-            if sub.reset_reason is not None:
+            if sub.resetting():
                 return []
             if sub.behind:
                 items = await self._catch_up(sub)
@@ -254,7 +284,7 @@ class Hub:
                 sub.timer_when = deadline
                 sub.timer = self.loop.call_at(deadline, _ring, sub)
             await sub.wake.wait()
-            if sub.reset_reason is not None:
+            if sub.resetting():
                 return []
             if not sub.queue and not sub.behind and self.loop.time() >= deadline - 0.001:
                 return []
@@ -263,15 +293,13 @@ class Hub:
         """One page of the log after sub.last_id, up to what the hub has handed out; the
         subscriber rejoins the live feed once a read reaches the hub's cursor."""
         target = self.cursor
-        f = sub.event_filter
         page = await sync_to_async(events_after)(
             sub.last_id,
-            types=list(f.types),
-            type_prefixes=list(f.prefixes),
-            task_id=f.task_id,
-            execution_id=f.execution_id,
             limit=CATCH_UP_PAGE,
             up_to_id=target,
+            grant=sub.grant,
+            with_audience=True,
+            **sub.event_filter.query(),
         )
         metrics.EVENTS_RECEIVED.labels("log").inc(len(page))
         if page:
@@ -284,7 +312,7 @@ class Hub:
 
     # -- rendering, once per event per process ----------------------------------------
 
-    def frame(self, event: dict) -> str:
+    def frame(self, event: EventJSON) -> str:
         """The JSON SSE frame of an event, encoded once per process, not per subscriber."""
         key = event["id"]
         text = self._frames.get(key)
@@ -297,7 +325,7 @@ class Hub:
                 self._frames_bytes -= len(self._frames.popitem(last=False)[1])
         return text
 
-    async def render(self, renderer: FragmentRenderer, event: dict) -> str | None:
+    async def render(self, renderer: FragmentRenderer, event: EventJSON) -> str | None:
         """The `event: fragment` frame of `event` for `renderer` (None: nothing to send),
         rendered and framed once per process and shared by every subscriber."""
         key = (renderer.name, event["id"])
@@ -312,13 +340,11 @@ class Hub:
 
     # -- receiving --------------------------------------------------------------------
 
-    def _local_listener(self, event: dict) -> None:
-        """Called from whatever thread committed the event in this process."""
-        committed = time.time()
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
-            self.loop.call_soon_threadsafe(self.offer, event, committed, "local")
+    def _receive_local(self, message: publishing.Message) -> None:
+        """An event committed in this process (see publish.attach), on the hub's loop."""
+        self.offer(message["event"], message["published_at"], "local")
 
-    def offer(self, event: dict, committed: float | None, source: str) -> None:
+    def offer(self, event: EventJSON, committed: float | None, source: str) -> None:
         """Take one event from any source; duplicates are dropped by id."""
         metrics.EVENTS_RECEIVED.labels(source).inc()
         event_id = event["id"]
@@ -349,14 +375,21 @@ class Hub:
         ):
             if key is not None and key in index:
                 candidates.extend(index[key])
-        # Thousands of streams share a handful of filters: match each filter once.
+        # Thousands of streams share a handful of filters and grants: match each once.
+        audience = event.get("audience", "")
         matched: dict[int, bool] = {}
+        allowed: dict[int, bool] = {}
         for sub in candidates:
             if sub.behind or event["id"] <= sub.last_id:
                 continue
             ok = matched.get(id(sub.event_filter))
             if ok is None:
                 ok = matched[id(sub.event_filter)] = sub.event_filter.matches(event)
+            if not ok:
+                continue
+            ok = allowed.get(id(sub.grant))
+            if ok is None:
+                ok = allowed[id(sub.grant)] = sub.grant.allows(audience)
             if not ok:
                 continue
             if len(sub.queue) >= sub.buffer:
@@ -368,12 +401,12 @@ class Hub:
                 sub.last_id = event["id"]
             sub.wake.set()
 
-    def _late_commit(self, event: dict) -> None:
+    def _late_commit(self, event: EventJSON) -> None:
         """An id the hub stopped waiting for committed after all: the matching streams
         missed it in order, so they are told to refetch."""
         del self._skipped[event["id"]]
         for sub in self.subscribers():
-            if sub.event_filter.matches(event):
+            if sub.event_filter.matches(event) and sub.grant.allows(event.get("audience", "")):
                 sub.reset_reason = "late commit"
                 sub.wake.set()
 
@@ -392,7 +425,7 @@ class Hub:
         """Read the log after the cursor until it has nothing more, or a hole holds."""
         while True:
             start = self.cursor
-            page = await sync_to_async(events_after)(start, limit=PAGE)
+            page = await sync_to_async(events_after)(start, limit=PAGE, with_audience=True)
             metrics.LOG_READS.inc()
             for event in page:
                 if event["id"] > self.cursor and event["id"] not in self._pending:
@@ -453,6 +486,7 @@ class Hub:
                 if self._channel is None:
                     self._channel = await self._layer.new_channel(prefix="events-hub.")
                 await self._layer.group_add(publishing.EVENTS_GROUP, self._channel)
+                self.joined.set()
                 self._fill.set()  # anything published while we were not listening
                 while True:
                     message = await self._layer.receive(self._channel)
@@ -487,7 +521,7 @@ def _log_end() -> int:
             cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [Event._meta.db_table])
             sequence = cursor.fetchone()[0]
             if sequence:
-                cursor.execute(f"SELECT last_value, is_called FROM {sequence}")  # noqa: S608
+                cursor.execute(f"SELECT last_value, is_called FROM {sequence}")
                 last_value, is_called = cursor.fetchone()
                 latest = last_value if is_called else last_value - 1
     return latest
@@ -499,7 +533,7 @@ def _ring(sub: Subscriber) -> None:
     sub.wake.set()
 
 
-def _render_frame(renderer: FragmentRenderer, event: dict) -> str | None:
+def _render_frame(renderer: FragmentRenderer, event: EventJSON) -> str | None:
     """The event's fragment, rendered and framed: the text every subscriber sends."""
     try:
         html = renderer.render(event)
@@ -521,10 +555,6 @@ async def get_hub() -> Hub:
             _hub.detach()
         _hub = Hub(loop)
     await _hub.start()
-    return _hub
-
-
-def current_hub() -> Hub | None:
     return _hub
 
 

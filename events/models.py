@@ -1,6 +1,8 @@
 from django.db import models
 from django.utils import timezone
 
+from events.types import EventJSON
+
 
 class Event(models.Model):
     """One durable event: the outbox and the replay log of every stream.
@@ -15,6 +17,9 @@ class Event(models.Model):
     task_id = models.BigIntegerField(null=True, blank=True)
     execution_id = models.BigIntegerField(null=True, blank=True)
     data = models.JSONField(default=dict, blank=True)
+    # Who may receive it: space-delimited tokens (" u:5 g:3 "), matched against a
+    # subscriber's grant (events.audience). Empty: only subscribers granted everything.
+    audience = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["id"]
@@ -28,7 +33,7 @@ class Event(models.Model):
     def __str__(self) -> str:
         return f"#{self.id} {self.type}"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> EventJSON:
         """The contract's JSON object for this event."""
         return {
             "id": self.id,

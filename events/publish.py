@@ -1,4 +1,6 @@
-"""Publishing committed events to the channel layer.
+"""Publishing committed events to the channel layer, in every configuration: Redis from
+one publisher thread per process; the in-memory layer on the loop of this process's hub,
+which also gets each event committed here straight away (`attach`).
 
 Publishing is best effort by design: the Event row is the truth and every stream
 re-reads the log on a gap or a safety tick, so a failed publish delays an event but
@@ -11,10 +13,14 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from typing import TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+from events.types import EventJSON
 
 logger = logging.getLogger(__name__)
 
@@ -22,17 +28,23 @@ logger = logging.getLogger(__name__)
 EVENTS_GROUP = "events"
 MESSAGE_TYPE = "event.published"
 
-LocalListener = Callable[[dict], None]
+
+class Message(TypedDict):
+    """What goes through the channel layer: one event, and when it was published."""
+
+    type: str  # MESSAGE_TYPE
+    event: EventJSON
+    published_at: float  # epoch seconds, for the hub's latency metric
+
+
+LocalListener = Callable[[EventJSON], None]
 _local_listeners: list[LocalListener] = []
 _local_lock = threading.Lock()
 
 
 def add_local_listener(listener: LocalListener) -> None:
-    """Also hand each published event to `listener` in this process (the hub).
-
-    A listener is called from whatever thread commits, so it must be thread-safe and
-    quick (e.g. `loop.call_soon_threadsafe`).
-    """
+    """Also hand each published event to `listener`, in the thread that committed it (so
+    it must be thread-safe and quick). The hub does not use this: see `attach`."""
     with _local_lock:
         if listener not in _local_listeners:
             _local_listeners.append(listener)
@@ -44,8 +56,72 @@ def remove_local_listener(listener: LocalListener) -> None:
             _local_listeners.remove(listener)
 
 
-def publish(event: dict) -> None:
-    """Send one committed event to local listeners and the channel layer; never raises.
+class _HubFeed:
+    """Events committed in this process, handed to this process's hub on its loop.
+
+    A commit costs at most one wake-up of the hub's loop: events committed while one is
+    pending ride along with it. With the in-memory layer the feed also sends each event to
+    the layer there (its asyncio queues belong to that loop), in commit order, from one
+    task: never an event loop per event. The hub gets those copies too, and drops them by
+    id: local delivery waits for nothing.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, receive: Callable[[Message], None]) -> None:
+        self.loop = loop
+        self.receive = receive
+        self._lock = threading.Lock()
+        self._arrived: list[Message] = []
+        self._woken = False
+        self._unsent: deque[Message] = deque()  # only touched on the loop
+        self._sender: asyncio.Future[None] | None = None
+
+    def put(self, message: Message) -> None:
+        with self._lock:
+            self._arrived.append(message)
+            if self._woken:
+                return
+            self._woken = True
+        self.loop.call_soon_threadsafe(self._take)
+
+    def _take(self) -> None:
+        with self._lock:
+            batch, self._arrived, self._woken = self._arrived, [], False
+        for message in batch:
+            self.receive(message)
+        if isinstance(get_channel_layer(), InMemoryChannelLayer):
+            self._unsent.extend(batch)
+            if self._sender is None or self._sender.done():
+                self._sender = asyncio.ensure_future(self._send())
+
+    async def _send(self) -> None:
+        layer = get_channel_layer()
+        while self._unsent:
+            message = self._unsent.popleft()
+            try:
+                await layer.group_send(EVENTS_GROUP, message)
+            except Exception:
+                _log_failure(message["event"])
+
+
+_hub_feed: _HubFeed | None = None
+
+
+def attach(loop: asyncio.AbstractEventLoop, receive: Callable[[Message], None]) -> None:
+    """This process's hub: `receive(message)` runs on `loop` for each event committed in
+    this process, and an in-memory layer is sent to on that loop (see _HubFeed)."""
+    global _hub_feed
+    _hub_feed = _HubFeed(loop, receive)
+
+
+def detach(loop: asyncio.AbstractEventLoop) -> None:
+    global _hub_feed
+    if _hub_feed is not None and _hub_feed.loop is loop:
+        _hub_feed = None
+
+
+def publish(event: EventJSON) -> None:
+    """Send one committed event to the channel layer (and this process's hub and local
+    listeners); never raises.
 
     The message carries `published_at` (epoch seconds) for the hub's latency metric.
     """
@@ -57,19 +133,16 @@ def publish(event: dict) -> None:
         except Exception:
             logger.exception("local listener failed for event %s", event.get("id"))
     try:
+        message = Message(type=MESSAGE_TYPE, event=event, published_at=time.time())
         layer = get_channel_layer()
-        if layer is None:
-            return
-        message = {"type": MESSAGE_TYPE, "event": event, "published_at": time.time()}
-        if isinstance(layer, InMemoryChannelLayer):
-            if listeners or not layer.groups.get(EVENTS_GROUP):
-                # The local hub has it (or nobody listens), and an in-memory layer reaches
-                # no other process; its asyncio queues belong to the hub's loop, not to
-                # this thread's, and a send would build an event loop per event.
-                return
+        feed = _hub_feed
+        if feed is not None and not feed.loop.is_closed():
+            feed.put(message)  # with the in-memory layer, the feed sends to it too
+        elif isinstance(layer, InMemoryChannelLayer) and layer.groups.get(EVENTS_GROUP):
+            # No hub here, yet a listener: a test's own channel, on the caller's loop.
             async_to_sync(layer.group_send)(EVENTS_GROUP, message)
-            return
-        _publisher.submit(message)
+        if layer is not None and not isinstance(layer, InMemoryChannelLayer):
+            _publisher.submit(message)
     except Exception:
         _log_failure(event)
 
@@ -79,7 +152,7 @@ def flush(timeout: float = 5.0) -> bool:
     return _publisher.flush(timeout)
 
 
-def _log_failure(event: dict) -> None:
+def _log_failure(event: EventJSON) -> None:
     logger.exception(
         "publishing event %s failed; streams will read it from the log", event.get("id")
     )
@@ -94,13 +167,13 @@ class _Publisher:
     """
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[dict | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._unsent = 0
         self._idle = threading.Condition(self._lock)
 
-    def submit(self, message: dict) -> None:
+    def submit(self, message: Message) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -132,7 +205,7 @@ class _Publisher:
             loop.close()
 
     @staticmethod
-    async def _send(batch: list[dict]) -> None:
+    async def _send(batch: list[Message]) -> None:
         layer = get_channel_layer()
         for message in batch:
             try:

@@ -9,104 +9,28 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Protocol, runtime_checkable
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.db import connections
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
 
-from events import metrics, sse, types
+from events import audience, metrics, sse, types
+from events.api import events_after, events_count, last_event_id
+from events.audience import Grant
+from events.auth import Recheck, credential_recheck
+from events.filters import EventFilter, FragmentRenderer
 from events.hub import Hub, Subscriber, get_hub
-from events.models import Event
 
 RETRY_MILLISECONDS = 2000
 CHUNK = 64 * 1024
 
 
-class FilterError(ValueError):
-    """A bad filter parameter; the message is a one-line reason for a 400."""
-
-
-def _topic_id(params: Mapping, name: str) -> int | None:
-    raw = params.get(name)
-    if raw is None or str(raw).strip() == "":
-        return None
-    text = str(raw).strip()
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
-        raise FilterError(f"{name} must be a positive integer id, got {str(raw)[:40]!r}")
-    return int(text)
-
-
-@dataclass(frozen=True)
-class EventFilter:
-    """Which events a stream wants: types (exact) or type prefixes, and topic ids."""
-
-    types: tuple[str, ...] = ()
-    prefixes: tuple[str, ...] = ()
-    task_id: int | None = None
-    execution_id: int | None = None
-
-    @classmethod
-    def from_params(cls, params: Mapping) -> EventFilter:
-        """From query parameters `type` (comma list, `step.*` wildcards), `task`, `execution`."""
-        names: list[str] = []
-        prefixes: list[str] = []
-        raw_types = params.get("type") or ""
-        for item in str(raw_types).split(","):
-            name = item.strip()
-            if not name:
-                continue
-            if name.endswith("*"):
-                prefix = name[:-1]
-                if not prefix or not any(t.startswith(prefix) for t in types.DOMAIN_TYPES):
-                    raise FilterError(f"unknown event type pattern {name[:64]!r}")
-                prefixes.append(prefix)
-            elif name in types.DOMAIN_TYPES:
-                names.append(name)
-            else:
-                raise FilterError(
-                    f"unknown event type {name[:64]!r}; known: {', '.join(types.DOMAIN_TYPES)}"
-                )
-        return cls(
-            types=tuple(dict.fromkeys(names)),
-            prefixes=tuple(dict.fromkeys(prefixes)),
-            task_id=_topic_id(params, "task"),
-            execution_id=_topic_id(params, "execution"),
-        )
-
-    def matches(self, event: dict) -> bool:
-        if (self.types or self.prefixes) and not (
-            event["type"] in self.types or event["type"].startswith(self.prefixes)
-        ):
-            return False
-        if self.task_id is not None and event.get("task_id") != self.task_id:
-            return False
-        return not (
-            self.execution_id is not None and event.get("execution_id") != self.execution_id
-        )
-
-
-@runtime_checkable
-class FragmentRenderer(Protocol):
-    name: str  # unique per renderer: the key of the per-process render cache
-
-    def render(self, event: dict) -> str | None:
-        """HTML (out-of-band swaps) bringing the page to the current state of what the
-        event touched; None sends nothing. Sync; may query the database."""
-        ...
-
-    def snapshot(self, params: dict) -> str:
-        """HTML that brings the page to the current state. Sync."""
-        ...
-
-
-def _resume_id(request) -> tuple[bool, int | None]:
+def _resume_id(request: HttpRequest) -> tuple[bool, int | None]:
     """(asked, id): the Last-Event-ID header wins over the last_event_id parameter; a
     value that is not a whole number >= 0 is asked-for but unknown (None)."""
     raw = request.headers.get("Last-Event-ID")
@@ -122,33 +46,27 @@ def _resume_id(request) -> tuple[bool, int | None]:
     return True, None
 
 
-def _replay_problem(resume: int, event_filter: EventFilter, cursor: int) -> str | None:
+def _replay_problem(
+    resume: int, event_filter: EventFilter, cursor: int, grant: Grant
+) -> str | None:
     """Why the events after `resume` cannot be replayed exactly, or None when they can."""
-    latest = Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    if resume > latest:
+    # Up to the hub's cursor an id is a position this process gave out, even past the
+    # log's last row: with every event pruned, a live stream starts after the id counter.
+    if resume > max(last_event_id(), cursor):
         return "unknown id"
-    first = Event.objects.filter(id__gt=resume).order_by("id").values_list("id", "at").first()
-    oldest = Event.objects.order_by("id").values_list("id", flat=True).first()
-    if oldest is not None and resume + 1 < oldest:
+    oldest = events_after(0, limit=1)
+    if oldest and resume + 1 < oldest[0]["id"]:
         return "older than the log"
+    first = events_after(resume, limit=1)
     cutoff = timezone.now() - timedelta(days=settings.EVENTS_RETENTION_DAYS)
-    if first is not None and first[1] < cutoff:
+    if first and datetime.fromisoformat(first[0]["at"]) < cutoff:
         return "older than the retention window"
     limit = settings.EVENTS_REPLAY_LIMIT
     if cursor - resume > limit:
-        qs = Event.objects.filter(id__gt=resume, id__lte=cursor)
-        if event_filter.types or event_filter.prefixes:
-            from django.db.models import Q
-
-            match = Q(type__in=event_filter.types)
-            for prefix in event_filter.prefixes:
-                match |= Q(type__startswith=prefix)
-            qs = qs.filter(match)
-        if event_filter.task_id is not None:
-            qs = qs.filter(task_id=event_filter.task_id)
-        if event_filter.execution_id is not None:
-            qs = qs.filter(execution_id=event_filter.execution_id)
-        if qs.order_by("id")[: limit + 1].count() > limit:
+        count = events_count(
+            resume, up_to_id=cursor, cap=limit + 1, grant=grant, **event_filter.query()
+        )
+        if count > limit:
             return "replay window exceeded"
     return None
 
@@ -158,35 +76,51 @@ def _text(status: int, reason: str) -> HttpResponse:
 
 
 async def stream_response(
-    request, *, event_filter: EventFilter, renderer: FragmentRenderer | None = None
+    request: HttpRequest,
+    *,
+    event_filter: EventFilter,
+    renderer: FragmentRenderer | None = None,
+    grant: Grant | None = None,
 ) -> HttpResponseBase:
-    """An SSE response of the events matching `event_filter` (JSON, or fragments)."""
+    """An SSE response of the events matching `event_filter` (JSON, or fragments) that
+    `grant` allows (default: what the registered policy grants the request's user)."""
     user = await request.auser()
     if not user.is_authenticated:
         return _text(401, "authentication required: log in first")
+    if grant is None:
+        grant = await sync_to_async(audience.grant_for)(user)
     hub = await get_hub()
-    cap = settings.EVENTS_MAX_STREAMS_PER_USER
-    too_many = _text(429, f"too many open streams: at most {cap} per user")
-    if hub.streams_of(user.pk) >= cap:
-        return too_many
-    asked, resume = _resume_id(request)
-    await hub.resync_if_idle()
-    reset_reason: str | None = None
-    if asked and resume is None:
-        reset_reason = "unknown id"
-    elif resume is not None:
-        reset_reason = await sync_to_async(_replay_problem)(resume, event_filter, hub.cursor)
-    if reset_reason is not None:
-        resume = None
-    if hub.streams_of(user.pk) >= cap:  # again: others may have opened during the awaits
-        return too_many
-    sub = hub.subscribe(event_filter, after_id=resume, renderer=renderer, user_id=user.pk)
+    assert hub.slots is not None
+    slot = await hub.slots.acquire(user.pk)
+    if slot is None:
+        cap = settings.EVENTS_MAX_STREAMS_PER_USER
+        return _text(429, f"too many open streams: at most {cap} per user")
+    try:
+        asked, resume = _resume_id(request)
+        await hub.resync_if_idle()
+        reset_reason: str | None = None
+        if asked and resume is None:
+            reset_reason = "unknown id"
+        elif resume is not None:
+            reset_reason = await sync_to_async(_replay_problem)(
+                resume, event_filter, hub.cursor, grant
+            )
+        if reset_reason is not None:
+            resume = None
+    except BaseException:
+        hub.slots.release(slot)
+        raise
+    sub = hub.subscribe(
+        event_filter, after_id=resume, renderer=renderer, user_id=user.pk, grant=grant, slot=slot
+    )
     body = _frames(
         hub,
         sub,
+        # Read now: events reaching the subscriber before the body starts raise last_id.
+        start=sub.last_id,
         reset_reason=reset_reason,
         snapshot_first=renderer is not None and resume is None,
-        params={k: request.GET.get(k) for k in request.GET},
+        recheck=credential_recheck(request),
     )
     # If the server never starts the body (client gone at once), still free the slot.
     weakref.finalize(body, hub.unsubscribe, sub)
@@ -215,9 +149,9 @@ def _release_request_thread() -> None:
     executor.shutdown(wait=False)
 
 
-async def _snapshot(sub: Subscriber, params: dict, event_id: int) -> str:
+async def _snapshot(sub: Subscriber, event_id: int) -> str:
     assert sub.renderer is not None
-    html = await sync_to_async(sub.renderer.snapshot)(params)
+    html = await sync_to_async(sub.renderer.snapshot)()
     return sse.fragment_frame(html, event_id=event_id)
 
 
@@ -228,36 +162,77 @@ def _reset(sub: Subscriber, reason: str, cursor: int) -> str:
     )
 
 
+def _reached(hub: Hub, sub: Subscriber, sent: int) -> int:
+    """The id a stream ending now gives its client to resume after: every matching event
+    up to it was sent, none after it was.
+
+    A subscriber on the live feed with nothing queued was offered every event up to the
+    hub's cursor, matching or not, so that is its position (past its last event: the
+    resume's replay check then counts only what came since). One with items queued but
+    not sent, or reading the log (`behind`), is at the last item it sent.
+    """
+    if sub.behind or sub.queue:
+        return sent
+    # last_id exceeds the cursor when a resume id is ahead of this process's hub.
+    return max(hub.cursor, sub.last_id)
+
+
 async def _frames(
-    hub: Hub, sub: Subscriber, *, reset_reason: str | None, snapshot_first: bool, params: dict
+    hub: Hub,
+    sub: Subscriber,
+    *,
+    start: int,
+    reset_reason: str | None,
+    snapshot_first: bool,
+    recheck: Recheck | None = None,
 ) -> AsyncIterator[str]:
     heartbeat = settings.EVENTS_HEARTBEAT_SECONDS
     started = time.monotonic()
     deadline = started + settings.EVENTS_STREAM_MAX_SECONDS
+    # The id of the last item handed to the client (sent, or rendered to nothing): the
+    # client has every matching event up to it. First, the id the stream starts after.
+    sent = start
+    # A credential that can be revoked (an API token) is re-checked once per heartbeat,
+    # busy or idle: revoked, the stream closes within one heartbeat.
+    next_check = started + heartbeat if recheck is not None else float("inf")
     try:
-        first = sse.retry_frame(RETRY_MILLISECONDS)
+        # The first frame carries the start id, so that a client disconnected before any
+        # event still reconnects with a resume point instead of "live from now".
+        first = sse.retry_frame(RETRY_MILLISECONDS, event_id=start)
         if reset_reason is not None:
-            first += _reset(sub, reset_reason, sub.last_id)
+            first += _reset(sub, reset_reason, start)
         if snapshot_first:
             # The id of the snapshot is the last id read before it was made: events after
             # it reach the subscriber, and fragments converge, so nothing is lost.
-            first += await _snapshot(sub, params, sub.last_id)
+            first += await _snapshot(sub, start)
         yield first
         next_beat = time.monotonic() + heartbeat
         while True:
-            now = time.monotonic()
-            if now >= deadline:
-                yield sse.control_frame(types.END, {"reason": "stream lifetime reached"})
-                return
+            # A reset first, even at the deadline: `end` must not carry a position past
+            # an event the stream missed (a late commit) without saying so.
             if sub.reset_reason is not None:
                 reason, sub.reset_reason = sub.reset_reason, None
-                chunk = _reset(sub, reason, hub.cursor)
+                sent = hub.cursor
+                text = _reset(sub, reason, sent)
                 if sub.renderer is not None:
-                    chunk += await _snapshot(sub, params, hub.cursor)
-                yield chunk
+                    text += await _snapshot(sub, sent)
+                yield text
                 continue
+            now = time.monotonic()
+            if now >= deadline:
+                yield sse.control_frame(
+                    types.END,
+                    {"reason": "stream lifetime reached"},
+                    event_id=_reached(hub, sub, sent),
+                )
+                return
+            if recheck is not None and now >= next_check:
+                if not await recheck():
+                    return
+                next_check = time.monotonic() + heartbeat
             _release_request_thread()
-            items = await hub.next_items(sub, max(0.0, min(next_beat, deadline) - now))
+            wake_at = min(next_beat, next_check, deadline)
+            items = await hub.next_items(sub, max(0.0, wake_at - now))
             if not items:
                 if time.monotonic() >= next_beat:
                     yield sse.comment_frame("keepalive")
@@ -269,6 +244,8 @@ async def _frames(
             chunk: list[str] = []
             size = 0
             for event, committed in items:
+                sent = event["id"]
+                frame: str | None
                 if sub.renderer is None:
                     frame = hub.frame(event)
                 else:

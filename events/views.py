@@ -2,13 +2,17 @@
 
 import hmac
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from events.streams import EventFilter, FilterError, stream_response
+from events import audience
+from events.filters import EventFilter, FilterError
+from events.streams import stream_response
 
 
 def _text(status: int, reason: str) -> HttpResponse:
@@ -17,7 +21,7 @@ def _text(status: int, reason: str) -> HttpResponse:
 
 @login_not_required  # streams answer 401 themselves: never a redirect to an HTML page
 @require_GET
-async def event_stream(request):
+async def event_stream(request: HttpRequest) -> HttpResponseBase:
     """GET /events/: the JSON event stream (see README, "Streams")."""
     user = await request.auser()
     if not user.is_authenticated:
@@ -26,10 +30,17 @@ async def event_stream(request):
         event_filter = EventFilter.from_params(request.GET)
     except FilterError as exc:
         return _text(400, str(exc))
-    return await stream_response(request, event_filter=event_filter)
+    task_id, execution_id = event_filter.task_id, event_filter.execution_id
+    if (task_id is not None or execution_id is not None) and not await sync_to_async(
+        audience.topic_visible
+    )(user, task_id, execution_id):
+        # An invisible task is absent, exactly like one that does not exist.
+        return _text(404, "no such task or execution")
+    grant = await sync_to_async(audience.grant_for)(user)
+    return await stream_response(request, event_filter=event_filter, grant=grant)
 
 
-def _bearer_ok(request) -> bool:
+def _bearer_ok(request: HttpRequest) -> bool:
     token = settings.METRICS_TOKEN
     header = request.headers.get("Authorization", "")
     if not token or not header.startswith("Bearer "):
@@ -39,7 +50,7 @@ def _bearer_ok(request) -> bool:
 
 @login_not_required
 @require_GET
-async def metrics(request):
+async def metrics(request: HttpRequest) -> HttpResponse:
     """GET /metrics: Prometheus text; a staff session or `Authorization: Bearer`."""
     if not _bearer_ok(request):
         user = await request.auser()

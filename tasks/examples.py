@@ -1,23 +1,36 @@
 """Built-in task functions: the demo and test workload (`pipeline`) and `shell`.
 
 Both are ordinary Django `@task` functions taking the execution context
-(tasks/context.py): steps, progress, log lines, ask() and cancellation checkpoints.
+(tasks/engine/context.py): steps, progress, log lines, ask() and cancellation checkpoints.
 """
 
 import os
 import signal
 import subprocess
+from typing import Any
 
 from django.tasks import task
 
+from tasks.engine.context import ExecutionContext
 
-@task(takes_context=True)
+
+# The arg-type ignores: the engine passes its ExecutionContext, a TaskContext with more;
+# django-stubs types a context parameter as TaskContext exactly.
+@task(takes_context=True)  # type: ignore[arg-type]
 def pipeline(
-    context, steps: int = 3, delay: float = 1.0, fail_at: int | None = None, ask: str | None = None
-):
+    context: ExecutionContext,
+    steps: int = 3,
+    delay: float = 1.0,
+    fail_at: int | None = None,
+    ask: str | None = None,
+    choices: list[str] | None = None,
+    multiline: bool = False,
+    default: str | None = None,
+) -> dict[str, Any]:
     """The demo workload (contract): `steps` steps of `delay` seconds each, reporting progress
     and log lines per step; `fail_at` (a step index, 0 for the first) makes that step raise;
-    `ask` waits for a person's answer, then finishes."""
+    `ask` waits for a person's answer, then finishes. The question takes `choices` (one
+    button each), `multiline` (a longer text) and a `default`, as context.ask() does."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a whole number of at least 0, got {steps!r}")
     if isinstance(delay, bool) or not isinstance(delay, int | float) or not delay >= 0:
@@ -40,14 +53,14 @@ def pipeline(
             context.log(f"{name}: done")
             context.progress(index + 1, steps, f"{name} done")
     if ask:
-        answer = context.ask(ask)
+        answer = context.ask(ask, choices=choices, multiline=multiline, default=default)
         context.log(f"answer: {answer}")
         return {"steps": steps, "answer": answer}
     return {"steps": steps}
 
 
-@task(takes_context=True)
-def shell(context, command: str):
+@task(takes_context=True)  # type: ignore[arg-type]
+def shell(context: ExecutionContext, command: str) -> dict[str, int]:
     """Run `command` with /bin/sh, streaming its output lines as log lines; a non-zero exit
     fails the execution. Staff and the command line only (TASK_FUNCTIONS_STAFF_ONLY)."""
     if not isinstance(command, str) or not command.strip():

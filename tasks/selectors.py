@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from events import types as event_types
-from events.models import Event
+from events.api import events_after, events_last
+from events.types import EventJSON
+from tasks import event_types
 from tasks.models import Execution, Step, Task
 from tasks.states import Status
 
@@ -25,7 +27,7 @@ LOG_TAIL_LINES = 200
 
 @dataclass(frozen=True)
 class TaskFilters:
-    """What the list shows; every field already validated (see tasks.forms)."""
+    """What the list shows; every field already validated (see tasks.web.forms)."""
 
     status: str = ""
     q: str = ""
@@ -54,10 +56,13 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def task_filtered(filters: TaskFilters, *, with_status: bool = True) -> QuerySet[Task]:
-    """Tasks matching `filters`, newest first (status left out when `with_status` is off,
-    for the counts by status)."""
-    qs = Task.objects.all()
+def task_filtered(
+    filters: TaskFilters, *, visible: QuerySet[Task], with_status: bool = True
+) -> QuerySet[Task]:
+    """The tasks of `visible` (tasks.access.tasks_visible: what the viewer may see) that
+    match `filters`, newest first (status left out when `with_status` is off, for the
+    counts by status)."""
+    qs = visible
     if with_status and filters.status:
         qs = qs.filter(status=filters.status)
     if filters.q:
@@ -71,7 +76,7 @@ def task_filtered(filters: TaskFilters, *, with_status: bool = True) -> QuerySet
     return qs.order_by("-created_at", "-id")
 
 
-def count_bounded(qs: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
+def count_bounded(qs: QuerySet[Any], cap: int = COUNT_CAP) -> tuple[int, bool]:
     """(count, capped): COUNT over at most cap+1 rows, so a huge table stays cheap."""
     n = qs.order_by()[: cap + 1].count()
     return (cap, True) if n > cap else (n, False)
@@ -85,9 +90,9 @@ class StatusCount:
     capped: bool
 
 
-def task_status_counts(filters: TaskFilters) -> list[StatusCount]:
-    """Bounded counts per status of the tasks matching every filter but the status."""
-    base = task_filtered(filters, with_status=False)
+def task_status_counts(filters: TaskFilters, *, visible: QuerySet[Task]) -> list[StatusCount]:
+    """Bounded counts per status of the visible tasks matching every filter but the status."""
+    base = task_filtered(filters, visible=visible, with_status=False)
     counts = []
     for value, label in Status.choices:
         n, capped = count_bounded(base.filter(status=value))
@@ -103,8 +108,6 @@ class TaskPage:
     count: int
     capped: bool
     size: int = PAGE_SIZE
-    requested: int = 1  # the page asked for, when it was out of range
-    extra: dict = field(default_factory=dict)
 
     @property
     def has_previous(self) -> bool:
@@ -130,14 +133,13 @@ def task_rows(qs: QuerySet[Task]) -> QuerySet[Task]:
     )
     current = steps.order_by("-index")
     return qs.select_related("latest_execution").annotate(
-        current_step=Subquery(current.values("name")[:1]),
-        current_step_status=Subquery(current.values("status")[:1]),
+        current_step=Subquery(current.values("name")[:1])
     )
 
 
-def task_page(filters: TaskFilters, *, size: int = PAGE_SIZE) -> TaskPage:
+def task_page(filters: TaskFilters, *, visible: QuerySet[Task], size: int = PAGE_SIZE) -> TaskPage:
     """One page of the filtered list; a page past the end shows the last one."""
-    qs = task_filtered(filters)
+    qs = task_filtered(filters, visible=visible)
     count, capped = count_bounded(qs)
     num_pages = max(1, math.ceil(count / size))
     number = min(max(1, filters.page), num_pages)
@@ -150,30 +152,37 @@ def task_page(filters: TaskFilters, *, size: int = PAGE_SIZE) -> TaskPage:
         count=count,
         capped=capped,
         size=size,
-        requested=filters.page,
     )
 
 
-def task_page_ids(filters: TaskFilters, *, size: int = PAGE_SIZE) -> list[int]:
+def task_page_ids(
+    filters: TaskFilters, *, visible: QuerySet[Task], size: int = PAGE_SIZE
+) -> list[int]:
     """Ids of the tasks on the page `filters` asks for (one indexed query, no count)."""
     offset = (max(1, filters.page) - 1) * size
-    return list(task_filtered(filters).values_list("id", flat=True)[offset : offset + size])
+    qs = task_filtered(filters, visible=visible)
+    return list(qs.values_list("id", flat=True)[offset : offset + size])
 
 
 def task_row(task_id: int) -> Task | None:
     return task_rows(Task.objects.filter(pk=task_id)).first()
 
 
-def task_functions_used() -> list[str]:
-    """Distinct functions of existing tasks (for the function filter)."""
-    return list(Task.objects.order_by("function").values_list("function", flat=True).distinct())
+def task_functions_used(*, visible: QuerySet[Task]) -> list[str]:
+    """Distinct functions of the visible tasks (for the function filter)."""
+    return list(visible.order_by("function").values_list("function", flat=True).distinct())
 
 
 # --- dashboard: one task -----------------------------------------------------------
 
 
 def task_detail(task_id: int) -> Task | None:
-    return Task.objects.select_related("latest_execution", "created_by").filter(pk=task_id).first()
+    """One task with what its page shows (after tasks.access decided the viewer may)."""
+    return (
+        Task.objects.select_related("latest_execution", "created_by", "group")
+        .filter(pk=task_id)
+        .first()
+    )
 
 
 def task_executions(task: Task) -> list[Execution]:
@@ -186,14 +195,34 @@ def execution_steps(execution: Execution | None) -> list[Step]:
     return list(execution.steps.order_by("index"))
 
 
-def execution_log_tail(execution_id: int, *, limit: int = LOG_TAIL_LINES) -> list[Event]:
+@dataclass(frozen=True)
+class LogLine:
+    id: int
+    at: datetime
+    level: str
+    message: str
+
+    @classmethod
+    def of(cls, event: EventJSON) -> LogLine:
+        data = event["data"]
+        return cls(
+            id=event["id"],
+            at=datetime.fromisoformat(event["at"]),
+            level=str(data.get("level") or "info"),
+            message=str(data.get("message", "")),
+        )
+
+
+def execution_log_tail(execution_id: int, *, limit: int = LOG_TAIL_LINES) -> list[LogLine]:
     """The last `limit` log lines of an execution, oldest first."""
-    lines = Event.objects.filter(execution_id=execution_id, type=event_types.EXECUTION_LOG)
-    return list(reversed(lines.order_by("-id")[:limit]))
+    events = events_last(limit=limit, types=[event_types.EXECUTION_LOG], execution_id=execution_id)
+    return [LogLine.of(event) for event in events]
 
 
-def execution_log_all(execution_id: int) -> QuerySet[Event]:
-    """Every log line of an execution, oldest first (for the download)."""
-    return Event.objects.filter(execution_id=execution_id, type=event_types.EXECUTION_LOG).order_by(
-        "id"
+def execution_log_page(execution_id: int, *, after_id: int = 0, limit: int = 500) -> list[LogLine]:
+    """One page of an execution's log lines after `after_id`, oldest first (the download
+    reads the whole log this way, a page at a time)."""
+    events = events_after(
+        after_id, types=[event_types.EXECUTION_LOG], execution_id=execution_id, limit=limit
     )
+    return [LogLine.of(event) for event in events]

@@ -1,55 +1,46 @@
 """Writes: keyword-only services named <entity>_<action>."""
 
-import json
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import Q
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from events import types
 from events.api import event_emit
-from tasks import signals
-from tasks.models import TITLE_MAX_LENGTH, Execution, Step, Task
+from tasks import bounds, runnable, signals
+from tasks import event_types as types
+from tasks.access import groups_offered, task_audience_by_id
+from tasks.human_input import answer_check, input_spec_read
+from tasks.models import Execution, Step, Task
 from tasks.registry import (
     DEFAULT_FUNCTION,
+    EXTERNAL,
+    task_function_listed,
     task_function_permitted,
     task_function_resolve,
     task_kwargs_check,
 )
-from tasks.states import ACTIVE, Status, StepStatus, TaskInputError, TransitionNotAllowed
+from tasks.states import ACTIVE, RETRYABLE, Status, StepStatus, TaskInputError, TransitionNotAllowed
 
+# Defaults of the settings TASK_ANSWER_MAX_LENGTH and TASK_LOG_LINE_MAX_LENGTH, which decide.
 ANSWER_MAX_LENGTH = 10_000
 LOG_MESSAGE_MAX_LENGTH = 10_000
 PROGRESS_MESSAGE_MAX_LENGTH = 500
 LOG_LEVELS = ("debug", "info", "warning", "error")
+RUNNER_LOST = "runner lost"  # contract: an external execution whose lease ran out
 
 
 def task_kwargs_parse(raw: str | None) -> dict[str, Any]:
-    """Parse a JSON object of keyword arguments, or raise TaskInputError."""
-    if raw is None or raw.strip() == "":
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise TaskInputError(f"kwargs is not valid JSON: {exc.msg} at position {exc.pos}") from None
-    if not isinstance(value, dict):
-        raise TaskInputError(f"kwargs must be a JSON object, got {type(value).__name__}")
-    return value
+    """Parse a JSON object of keyword arguments, or raise TaskInputError (one line):
+    within TASK_KWARGS_MAX_BYTES, no NaN/Infinity, not too deep, storable text."""
+    return bounds.kwargs_parse(raw)
 
 
 def task_title_clean(title: str) -> str:
-    title = (title or "").strip()
-    if not title:
-        raise TaskInputError("title must not be empty")
-    if len(title) > TITLE_MAX_LENGTH:
-        raise TaskInputError(
-            f"title is {len(title)} characters long; the most is {TITLE_MAX_LENGTH}"
-        )
-    if any(ord(c) < 32 for c in title):
-        raise TaskInputError("title must be one line without control characters")
-    return title
+    return bounds.title_clean(title)
 
 
 def task_create(
@@ -59,88 +50,116 @@ def task_create(
     kwargs: dict[str, Any] | None = None,
     args: list[Any] | None = None,
     description: str = "",
-    created_by=None,
+    created_by: User | None = None,
+    group: Group | None = None,
     max_attempts: int = 1,
 ) -> Task:
     """Create a task and enqueue its first execution, with their events, in one transaction.
 
     Every check runs before anything is written: bad input raises TaskInputError and
-    creates nothing.
+    creates nothing. `created_by=None` is the server's own command line (the system);
+    a person may share the task only with one of their own groups.
     """
     title = task_title_clean(title)
+    description = bounds.description_clean(description)
     kwargs = {} if kwargs is None else kwargs
     args = [] if args is None else args
     if not isinstance(kwargs, dict):
-        raise TaskInputError(f"kwargs must be a JSON object, got {type(kwargs).__name__}")
-    task_function = task_function_resolve(function)
-    task_function_permitted(task_function.module_path, created_by)
-    task_kwargs_check(task_function, args, kwargs)
-    try:
-        json.dumps([args, kwargs])
-    except (TypeError, ValueError) as exc:
-        raise TaskInputError(f"arguments must be JSON-serialisable: {exc}") from None
-    if max_attempts < 1:
-        raise TaskInputError("max_attempts must be at least 1")
+        raise TaskInputError(
+            f"kwargs must be a JSON object, got {type(kwargs).__name__}", field="kwargs"
+        )
+    if not isinstance(args, list):
+        raise TaskInputError(f"args must be a list, got {type(args).__name__}", field="args")
+    bounds.kwargs_check(kwargs)
+    bounds.kwargs_check(args, what="args")
+    if (function or "").strip() == EXTERNAL:
+        # Its runner, not a Python signature, decides what the arguments mean.
+        function_path = EXTERNAL
+    else:
+        task_function_listed(function)
+        task_function = task_function_resolve(function)
+        function_path = task_function.module_path
+        task_function_permitted(function_path, created_by)
+        task_kwargs_check(task_function, args, kwargs)
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        raise TaskInputError("max_attempts must be at least 1", field="max_attempts")
+    # A person shares only with one of their own groups; the command line with any.
+    if (
+        group is not None
+        and created_by is not None
+        and not groups_offered(created_by).filter(pk=group.pk).exists()
+    ):
+        raise TaskInputError(f"group {group.name!r} is not one of your groups", field="group")
 
     with transaction.atomic():
         task = Task.objects.create(
             title=title,
             description=description,
-            function=task_function.module_path,
+            function=function_path,
             args=args,
             kwargs=kwargs,
             created_by=created_by,
+            group=group,
             max_attempts=max_attempts,
         )
         signals.task_created.send(sender=Task, task=task)
-        execution_enqueue(task=task)
+        execution_enqueue(task=task, by=created_by)
     return task
 
 
-def execution_enqueue(*, task: Task) -> Execution:
-    """Add the next numbered, pending execution of `task` and make it the latest.
+def task_rerun(*, source: Task, created_by: User | None = None, **fields: Any) -> Task:
+    """ "Run again with changes": a new task from `fields` (task_create's), linked back to
+    `source`, in one transaction. The caller checked that `created_by` may act on `source`
+    (tasks.access); task_create checks the function like any creation."""
+    with transaction.atomic():
+        task = task_create(created_by=created_by, **fields)
+        task.rerun_of = source
+        task.save(update_fields=["rerun_of", "updated_at"])
+    return task
 
-    Must run inside a transaction that holds the task (creation or retry).
+
+def execution_enqueue(*, task: Task, by: User | None = None) -> Execution:
+    """Add the next numbered, pending execution of `task` and make it the latest; `by` is
+    the person who asked for it (None: the command line or the system).
+
+    Runs in the transaction that created the task, or that holds its latest execution
+    (retry, recovery): nothing else can change the task meanwhile.
     """
     last = task.executions.order_by("-number").values_list("number", flat=True).first()
-    execution = Execution.objects.create(task=task, number=(last or 0) + 1)
-    previous_status = task.status
-    task.latest_execution = execution
-    task.status = execution.status
-    task.save(update_fields=["latest_execution", "status", "updated_at"])
+    execution = Execution.objects.create(task=task, number=(last or 0) + 1, created_by=by)
     signals.execution_created.send(sender=Execution, execution=execution)
-    if last is not None and previous_status != execution.status:
-        signals.task_status_changed.send(
-            sender=Task,
-            task=task,
-            from_status=previous_status,
-            to_status=execution.status,
-            execution=execution,
-        )
-    transaction.on_commit(_wake_local_worker)
+    task.show(execution, new=True)
+    transaction.on_commit(runnable.announce)
     return execution
 
 
-def _wake_local_worker() -> None:
-    # An in-process worker (inside `serve`) starts at once instead of at its next poll.
-    from tasks.worker import wake_local_workers
-
-    wake_local_workers()
-
-
-def _locked(execution: Execution) -> Execution:
-    """The execution's row, locked for the rest of the transaction."""
-    try:
-        return Execution.objects.select_for_update().get(pk=execution.pk)
-    except Execution.DoesNotExist:
-        raise TaskInputError(f"execution {execution.pk} does not exist") from None
+def _held(execution_id: int) -> Execution:
+    """The execution's row, held for the rest of the transaction (Execution.objects.held)."""
+    current = Execution.objects.held(execution_id)
+    if current is None:
+        raise TaskInputError(f"execution {execution_id} does not exist")
+    return current
 
 
-def execution_cancel(*, execution: Execution) -> Execution:
+def _log_line(execution: Execution, level: str, message: str) -> None:
+    event_emit(
+        type=types.EXECUTION_LOG,
+        task_id=execution.task_id,
+        execution_id=execution.pk,
+        data={"level": level, "message": message},
+        audience=task_audience_by_id(execution.task_id),
+    )
+
+
+def execution_cancel(*, execution: Execution, by: User | None = None) -> Execution:
     """Cancel: pending or waiting_for_input at once; running at its next checkpoint (or by
-    force after WORKER_CANCEL_GRACE_SECONDS). Anything else is refused, changing nothing."""
+    force after WORKER_CANCEL_GRACE_SECONDS). Anything else is refused, changing nothing.
+    `by` (the person; None from the command line) is kept for the history."""
     with transaction.atomic():
-        current = _locked(execution)
+        current = _held(execution.pk)
+        if by is not None and current.status in ACTIVE and current.cancel_requested_at is None:
+            current.cancelled_by = by
+            current.save(update_fields=["cancelled_by"])
         if current.status in (Status.PENDING, Status.WAITING_FOR_INPUT):
             current.transition(Status.CANCELLED)
             steps_abandon(execution=current, error="cancelled")
@@ -152,12 +171,7 @@ def execution_cancel(*, execution: Execution) -> Execution:
                 )
             current.cancel_requested_at = timezone.now()
             current.save(update_fields=["cancel_requested_at"])
-            event_emit(
-                type=types.EXECUTION_LOG,
-                task_id=current.task_id,
-                execution_id=current.pk,
-                data={"level": "warning", "message": "cancel requested"},
-            )
+            _log_line(current, "warning", "cancel requested")
         else:
             raise TransitionNotAllowed(
                 f"execution {current.pk} is {current.status}; it cannot be cancelled"
@@ -165,51 +179,63 @@ def execution_cancel(*, execution: Execution) -> Execution:
     return current
 
 
-def task_retry(*, task: Task) -> Execution:
-    """A new numbered execution of `task`; only when its latest one failed or was cancelled."""
+def task_retry(*, task: Task, by: User | None = None) -> Execution:
+    """A new numbered execution of `task`; only when its latest one failed or was cancelled.
+    `by` (the person; None from the command line) is kept for the history.
+
+    Holds the task's latest execution, the row every writer of the task holds."""
     with transaction.atomic():
-        try:
-            current = Task.objects.select_for_update().get(pk=task.pk)
-        except Task.DoesNotExist:
-            raise TaskInputError(f"task {task.pk} does not exist") from None
+        seen = list(Task.objects.filter(pk=task.pk).values_list("latest_execution", flat=True))
+        if not seen:
+            raise TaskInputError(f"task {task.pk} does not exist")
+        held = Execution.objects.held(seen[0]) if seen[0] else None
+        # Read after the hold: a retry that got there first made another one the latest.
+        current = Task.objects.select_related("latest_execution").get(pk=task.pk)
         latest = current.latest_execution
-        if latest is None or latest.status not in (Status.FAILED, Status.CANCELLED):
+        if held is None or latest is None or latest.pk != held.pk or held.status not in RETRYABLE:
             status = latest.status if latest else "without executions"
             raise TransitionNotAllowed(
                 f"task {current.pk} is {status}; only a failed or cancelled task can be retried"
             )
-        return execution_enqueue(task=current)
+        return execution_enqueue(task=current, by=by)
 
 
-def execution_answer(*, execution: Execution, answer: str) -> Execution:
-    """Store a person's answer to a waiting execution; a worker then resumes it."""
-    if not isinstance(answer, str) or not answer.strip():
-        raise TaskInputError("the answer must not be empty")
-    if len(answer) > ANSWER_MAX_LENGTH:
-        raise TaskInputError(
-            f"the answer is {len(answer)} characters long; the most is {ANSWER_MAX_LENGTH}"
-        )
+def execution_answer(*, execution: Execution, answer: str, by: User | None = None) -> Execution:
+    """Store a person's answer to a waiting execution; a worker then resumes it.
+
+    The answer must fit the question (one of its choices, if it has any); who answered
+    (`by`, None from the command line) and when are stored, and `execution.answered`
+    `{answer, by}` tells every other viewer at once."""
+    answer = bounds.answer_check(answer)
     with transaction.atomic():
-        current = _locked(execution)
+        current = _held(execution.pk)
         if current.status != Status.WAITING_FOR_INPUT:
             raise TransitionNotAllowed(
                 f"execution {current.pk} is {current.status}; only an execution waiting for "
                 "input can be answered"
             )
         if current.answer:
+            who = f" by {current.answered_by.get_username()}" if current.answered_by else ""
             raise TransitionNotAllowed(
-                f"execution {current.pk} has already been answered; it resumes shortly"
+                f"execution {current.pk} has already been answered{who}; it resumes shortly"
             )
+        answer = answer_check(input_spec_read(current.input_spec), answer)
+        username = by.get_username() if by is not None else ""
+        now = timezone.now()
         current.answer = answer
+        current.answered_by = by
+        current.answered_at = now
         current.answers = [*current.answers, {"prompt": current.prompt, "answer": answer}]
-        current.save(update_fields=["answer", "answers"])
+        current.save(update_fields=["answer", "answered_by", "answered_at", "answers"])
+        _log_line(current, "info", "answer received")
         event_emit(
-            type=types.EXECUTION_LOG,
+            type=types.EXECUTION_ANSWERED,
             task_id=current.task_id,
             execution_id=current.pk,
-            data={"level": "info", "message": "answer received"},
+            data={"answer": answer, "by": username},
+            audience=task_audience_by_id(current.task_id),
         )
-        transaction.on_commit(_wake_local_worker)
+        transaction.on_commit(runnable.announce)
     return current
 
 
@@ -225,14 +251,18 @@ def execution_progress(
 ) -> Execution:
     """Record progress (done of total) and emit execution.progress with the row update."""
     if isinstance(done, bool) or not isinstance(done, int) or done < 0:
-        raise TaskInputError(f"done must be a whole number of at least 0, got {done!r}")
+        raise TaskInputError(
+            f"done must be a whole number of at least 0, got {done!r}", field="done"
+        )
     if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
-        raise TaskInputError(f"total must be a whole number of at least 0, got {total!r}")
+        raise TaskInputError(
+            f"total must be a whole number of at least 0, got {total!r}", field="total"
+        )
     if total is not None and done > total:
-        raise TaskInputError(f"done ({done}) must not be more than total ({total})")
-    message = " ".join(str(message).split())[:PROGRESS_MESSAGE_MAX_LENGTH]
+        raise TaskInputError(f"done ({done}) must not be more than total ({total})", field="done")
+    message = " ".join(bounds.text_clean(message).split())[:PROGRESS_MESSAGE_MAX_LENGTH]
     with transaction.atomic():
-        current = _locked(execution)
+        current = _held(execution.pk)
         _require_active(current, "progress can be reported")
         current.progress_done = done
         current.progress_total = total
@@ -243,6 +273,7 @@ def execution_progress(
             task_id=current.task_id,
             execution_id=current.pk,
             data={"done": done, "total": total, "percent": current.percent, "message": message},
+            audience=task_audience_by_id(current.task_id),
         )
     for name in ("progress_done", "progress_total", "progress_message"):
         setattr(execution, name, getattr(current, name))
@@ -250,59 +281,63 @@ def execution_progress(
 
 
 def execution_log(*, execution: Execution, level: str, message: str) -> None:
-    """Append a log line (an execution.log event; log lines live only in the event log)."""
+    """Append a log line (an execution.log event; log lines live only in the event log).
+
+    A line is cut to TASK_LOG_LINE_MAX_LENGTH; past TASK_LOG_LINES_MAX lines per execution
+    the rest are dropped and counted, and one line says how many when it ends."""
     if level not in LOG_LEVELS:
-        raise TaskInputError(f"level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
-    message = str(message)
-    if len(message) > LOG_MESSAGE_MAX_LENGTH:
-        message = message[: LOG_MESSAGE_MAX_LENGTH - 1] + "…"
-    with transaction.atomic():
-        current = _locked(execution)
-        _require_active(current, "log lines can be written")
-        event_emit(
-            type=types.EXECUTION_LOG,
-            task_id=current.task_id,
-            execution_id=current.pk,
-            data={"level": level, "message": message},
+        raise TaskInputError(
+            f"level must be one of {', '.join(LOG_LEVELS)}, got {level!r}", field="level"
         )
+    message = bounds.log_line_clean(message)
+    with transaction.atomic():
+        current = _held(execution.pk)
+        _require_active(current, "log lines can be written")
+        Execution.objects.filter(pk=current.pk).update(log_lines=F("log_lines") + 1)
+        if current.log_lines >= settings.TASK_LOG_LINES_MAX:
+            return  # dropped; counted
+        _log_line(current, level, message)
 
 
 def steps_abandon(*, execution: Execution, error: str) -> None:
-    """Fail the steps an execution left running (it was cancelled, lost or stopped)."""
-    for step in Step.objects.filter(execution=execution, status=StepStatus.RUNNING):
+    """Fail the steps a held execution left running (cancelled, lost or stopped)."""
+    for step in execution.steps.filter(status=StepStatus.RUNNING):
         step.transition(StepStatus.FAILED, error=error)
 
 
-# -- the engine's own writes (tasks.worker): claim, finish, recover ---------------------
+def step_start(*, execution: Execution, index: int, name: str) -> Step:
+    """Add step `index` of a running execution and start it (step.started)."""
+    with transaction.atomic():
+        current = _held(execution.pk)
+        step = current.steps.create(index=index, name=name)
+        step.transition(StepStatus.RUNNING)
+    return step
+
+
+# -- the engine's own writes (tasks.engine.worker): claim, finish, recover ---------------------
 
 
 def executions_claim(*, worker_id: str, limit: int, lease_seconds: float) -> list[int]:
-    """Atomically take up to `limit` runnable executions (pending, or waiting with an answer)
-    for `worker_id`, moving each to running under a lease. No execution is ever claimed twice:
-    PostgreSQL skips rows another worker has locked; everywhere a conditional UPDATE on the
-    status decides, so a second claimer updates no row."""
+    """Take up to `limit` runnable executions (pending, or waiting with an answer) for
+    `worker_id`, moving each to running under a lease, one transaction each. No execution
+    is claimed twice: each is held and checked before its transition (on PostgreSQL a row
+    another worker holds is skipped; SQLite's IMMEDIATE transactions take turns)."""
     if limit < 1:
         return []
     lease = timezone.now() + timedelta(seconds=lease_seconds)
-    runnable = Q(status=Status.PENDING) | Q(status=Status.WAITING_FOR_INPUT, answer__gt="")
-    claimed: list[int] = []
+    # External executions are run by their own runner (the report API), never claimed.
+    runnable = (Q(status=Status.PENDING) | Q(status=Status.WAITING_FOR_INPUT, answer__gt="")) & ~Q(
+        task__function=EXTERNAL
+    )
     # A plain read first: an idle worker takes no write lock (SQLite) on each poll.
-    if not Execution.objects.filter(runnable).exists():
-        return claimed
-    with transaction.atomic():
-        candidates = Execution.objects.filter(runnable).order_by("id")
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
-        for pk, status in list(candidates.values_list("pk", "status")[:limit]):
-            still = (
-                Q(status=status) if status == Status.PENDING else Q(status=status, answer__gt="")
-            )
-            taken = Execution.objects.filter(still, pk=pk).update(
-                worker_id=worker_id, lease_expires_at=lease
-            )
-            if taken != 1:
-                continue
-            Execution(pk=pk).transition(Status.RUNNING, worker_id=worker_id, lease_expires_at=lease)
+    candidates = Execution.objects.filter(runnable).order_by("id").values_list("pk", flat=True)
+    claimed: list[int] = []
+    for pk in list(candidates[:limit]):
+        with transaction.atomic():
+            current = Execution.objects.held(pk, skip_locked=True)
+            if current is None or not current.is_runnable:
+                continue  # another worker has it
+            current.transition(Status.RUNNING, worker_id=worker_id, lease_expires_at=lease)
             claimed.append(pk)
     return claimed
 
@@ -318,12 +353,30 @@ def executions_lease_renew(
     ).update(lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds))
 
 
-def execution_held(*, execution_id: int, worker_id: str) -> Execution | None:
-    """The locked row if `worker_id` still runs it, else None (it was reaped or cancelled)."""
-    current = Execution.objects.select_for_update().filter(pk=execution_id).first()
-    if current is None or current.status != Status.RUNNING or current.worker_id != worker_id:
-        return None
-    return current
+def execution_finish(
+    *,
+    execution_id: int,
+    worker_id: str,
+    to: str,
+    error: str = "",
+    prompt: str = "",
+    input_spec: dict[str, Any] | None = None,
+    result: Any = None,
+    details: str = "",
+) -> bool:
+    """Record how a worker's run of an execution ended (`details`: a traceback, logged as
+    an error line), if that worker still holds it; False when it was taken away (reaped,
+    cancelled by force)."""
+    with transaction.atomic():
+        current = Execution.objects.held(execution_id)
+        if current is None or current.status != Status.RUNNING or current.worker_id != worker_id:
+            return False
+        if details:
+            _log_line(current, "error", bounds.log_line_clean(details.rstrip()))
+        if to in (Status.FAILED, Status.CANCELLED):
+            steps_abandon(execution=current, error=error or to)
+        current.transition(to, error=error, prompt=prompt, input_spec=input_spec, result=result)
+    return True
 
 
 def execution_recover(*, execution_id: int, reason: str, worker_id: str | None = None) -> str:
@@ -332,7 +385,7 @@ def execution_recover(*, execution_id: int, reason: str, worker_id: str | None =
     the task's max_attempts allows. With `worker_id`, only if that worker still holds it;
     without, only if its lease has expired. Returns what happened ("" for nothing)."""
     with transaction.atomic():
-        current = Execution.objects.select_for_update().filter(pk=execution_id).first()
+        current = Execution.objects.held(execution_id)
         if current is None or current.status != Status.RUNNING:
             return ""
         if worker_id is not None and current.worker_id != worker_id:
@@ -346,17 +399,11 @@ def execution_recover(*, execution_id: int, reason: str, worker_id: str | None =
             current.transition(Status.CANCELLED, error=reason)
             return "cancelled"
         current.transition(Status.FAILED, error=reason)
-        task = Task.objects.select_for_update().get(pk=current.task_id)
+        task = current.task  # its row is ours: the transition wrote its status
         if task.latest_execution_id == current.pk and current.number < task.max_attempts:
             retry = execution_enqueue(task=task)
-            event_emit(
-                type=types.EXECUTION_LOG,
-                task_id=task.pk,
-                execution_id=current.pk,
-                data={
-                    "level": "warning",
-                    "message": f"retrying as attempt {retry.number} of {task.max_attempts}",
-                },
+            _log_line(
+                current, "warning", f"retrying as attempt {retry.number} of {task.max_attempts}"
             )
             return "retried"
         return "failed"
@@ -368,10 +415,15 @@ def executions_reap(*, cancel_grace_seconds: float) -> dict[str, int]:
     now = timezone.now()
     counts: dict[str, int] = {}
     expired = Execution.objects.filter(status=Status.RUNNING, lease_expires_at__lt=now)
-    for pk, holder in list(expired.values_list("pk", "worker_id")[:100]):
+    for pk, holder, function in list(
+        expired.values_list("pk", "worker_id", "task__function")[:100]
+    ):
         outcome = execution_recover(
             execution_id=pk,
-            reason=f"worker lost: {holder or 'a worker'} stopped renewing its lease",
+            # An external execution's lease is renewed by its runner's reports.
+            reason=RUNNER_LOST
+            if function == EXTERNAL
+            else f"worker lost: {holder or 'a worker'} stopped renewing its lease",
         )
         if outcome:
             counts[outcome] = counts.get(outcome, 0) + 1
@@ -388,7 +440,7 @@ def executions_reap(*, cancel_grace_seconds: float) -> dict[str, int]:
 def execution_cancel_force(*, execution_id: int, grace_seconds: float) -> bool:
     """Cancel a running execution that did not reach a checkpoint within the grace period."""
     with transaction.atomic():
-        current = Execution.objects.select_for_update().filter(pk=execution_id).first()
+        current = Execution.objects.held(execution_id)
         if current is None or current.status != Status.RUNNING:
             return False
         requested = current.cancel_requested_at

@@ -29,6 +29,8 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 FINISHED: frozenset[str] = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
 ACTIVE: frozenset[str] = frozenset({Status.PENDING, Status.RUNNING, Status.WAITING_FOR_INPUT})
+# A task whose latest execution ended so may be retried (a new numbered execution).
+RETRYABLE: frozenset[str] = frozenset({Status.FAILED, Status.CANCELLED})
 
 
 class StepStatus(models.TextChoices):
@@ -53,4 +55,10 @@ class TransitionNotAllowed(Exception):
 
 
 class TaskInputError(ValueError):
-    """Bad input to a task service (title, function, kwargs, answer...). One line."""
+    """Bad input to a task service: a one-line message, and the input it is about (`field`:
+    "title", "function", "kwargs", "answer"...; None for the request as a whole), which a
+    form shows it next to."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

@@ -89,7 +89,18 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 def user(django_user_model):
-    return django_user_model.objects.create_user("alice", "alice@example.com", PASSWORD)
+    """alice, who operates the dashboard: she sees and acts on every task (view_all and
+    manage_all), as the tasks made on the command line (the system's) need, but is not
+    staff. The access tests (tests/access/) make their own users for each role."""
+    from django.contrib.auth.models import Permission
+
+    alice = django_user_model.objects.create_user("alice", "alice@example.com", PASSWORD)
+    alice.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="tasks", codename__in=["view_all_tasks", "manage_all_tasks"]
+        )
+    )
+    return alice
 
 
 @pytest.fixture

@@ -12,6 +12,11 @@ def make_task(title: str = "t", **kwargs) -> Task:
 def make_execution(status: str = Status.PENDING, **kwargs) -> Execution:
     """A task's first execution, moved through allowed transitions to `status`."""
     execution = make_task(**kwargs).latest_execution
+    return execution_move(execution, status)
+
+
+def execution_move(execution: Execution, status: str, *, prompt: str = "q?") -> Execution:
+    """`execution` moved from pending through allowed transitions to `status`."""
     path = {
         Status.PENDING: [],
         Status.RUNNING: [Status.RUNNING],
@@ -21,7 +26,7 @@ def make_execution(status: str = Status.PENDING, **kwargs) -> Execution:
         Status.CANCELLED: [Status.CANCELLED],
     }[status]
     for to in path:
-        execution.transition(to, prompt="q?" if to == Status.WAITING_FOR_INPUT else "")
+        execution.transition(to, prompt=prompt if to == Status.WAITING_FOR_INPUT else "")
     return execution
 
 

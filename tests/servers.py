@@ -47,13 +47,15 @@ def process_env(**extra: str) -> dict[str, str]:
         SECRET_KEY="tests-only-secret-key",
         DATABASE_URL=database_url(),
         PYTHONUNBUFFERED="1",
+        # The tests' own task functions too: a worker runs only what TASK_FUNCTIONS lists.
+        TASK_FUNCTIONS=",".join(settings.TASK_FUNCTIONS),
     )
     env.update(extra)
     return env
 
 
 def spawn(
-    command: list[str], env: dict[str, str], read, *, preexec_fn=None
+    command: list[str], env: dict[str, str], read, *, preexec_fn=None, stdin=None
 ) -> subprocess.Popen[str]:
     """Start a process in its own session (so a stop reaches its children), with a thread
     handing its output (the process) to `read`."""
@@ -62,6 +64,7 @@ def spawn(
         cwd=ROOT,
         env=env,
         text=True,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,

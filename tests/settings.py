@@ -12,8 +12,25 @@ os.environ.setdefault("SECRET_KEY", "tests-only-secret-key")
 os.environ.setdefault("DEBUG", "0")
 os.environ.pop("REDIS_URL", None)  # tests that need Redis configure it themselves
 
-from config.settings import *  # noqa: E402,F403
-from config.settings import DATABASES, env_bool, env_str  # noqa: E402
+from config.env import env_bool, env_str
+from config.settings import *  # noqa: F403
+from config.settings import DATABASES, TASK_FUNCTIONS
+
+# The test-only task functions (tests/tasks/engine.py) are listed like any deployment's
+# own: a worker runs only what TASK_FUNCTIONS lists.
+TEST_FUNCTIONS = [
+    f"tests.tasks.engine.{name}"
+    for name in (
+        "stubborn",
+        "add",
+        "crash_outside_steps",
+        "two_questions",
+        "forgiving",
+        "exits",
+        "nan_result",
+    )
+]
+TASK_FUNCTIONS = [*TASK_FUNCTIONS, *TEST_FUNCTIONS]
 
 # One test database per pytest process, in a file, so that servers and workers started
 # by the tests as subprocesses open the same database, and two runs never collide.
@@ -24,7 +41,7 @@ TEST_DATABASE_URL = env_str("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:
 if TEST_POSTGRES:
     import dj_database_url
 
-    DATABASES = {"default": dj_database_url.parse(TEST_DATABASE_URL, conn_max_age=0)}
+    DATABASES = {"default": dict(dj_database_url.parse(TEST_DATABASE_URL, conn_max_age=0))}
     DATABASES["default"]["TEST"] = {"NAME": f"test_{TEST_DB_TAG}"}
 else:
     DATABASES["default"]["TEST"] = {

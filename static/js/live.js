@@ -1,5 +1,5 @@
 // The little htmx cannot do: the connection indicator, resuming from the last event a
-// page rendered, closing the stream on pagehide, log follow mode, running durations.
+// page rendered, closing the stream on pagehide, log follow mode, ticking durations.
 // No request is ever made from here: the one stream is htmx's (hx-sse).
 (function () {
   "use strict";
@@ -18,7 +18,7 @@
   }
 
   // htmx's SSE extension re-creates a closed EventSource with the URL of the page, whose
-  // last_event_id is the render's; resume from the last event this page applied instead.
+  // last_event_id is the render's; resume from the last id the stream gave instead.
   function resumeUrl(url) {
     if (lastId === null) return url;
     var u = new URL(url, window.location.href);
@@ -38,8 +38,15 @@
       if (source.readyState === EventSource.CLOSED) sources.delete(source);
       indicate(failures >= 4 || !navigator.onLine ? "offline" : "reconnecting");
     });
-    source.addEventListener("fragment", function (event) {
-      if (event.lastEventId) lastId = event.lastEventId;
+    // Resume points: each fragment's id, and the id `end` (or `reset`) carries, which is
+    // past the events this page had no fragment for. The first frame's id (`retry:` with
+    // `id:`, no data) reaches no script: the browser keeps it for its own reconnections
+    // but EventSource exposes no last id and the htmx SSE extension passes on only what
+    // it swaps; a connection re-created before any of these falls back to the page's id.
+    ["fragment", "end", "reset"].forEach(function (name) {
+      source.addEventListener(name, function (event) {
+        if (event.lastEventId) lastId = event.lastEventId;
+      });
     });
     return source;
   }
@@ -69,8 +76,11 @@
     event.preventDefault();
     var button = form.querySelector("button[type=submit]");
     if (button) button.disabled = true;
+    var values = htmx.values(form);
+    // A form with one button per answer: the button pressed is the answer.
+    if (event.submitter && event.submitter.name) values[event.submitter.name] = event.submitter.value;
     htmx
-      .ajax("POST", form.action, { source: live, values: htmx.values(form), swap: "none" })
+      .ajax("POST", form.action, { source: live, values: values, swap: "none" })
       .finally(function () { if (button) button.disabled = false; });
   });
 
@@ -96,21 +106,15 @@
     });
   });
 
-  // --- running durations (text only, no requests) ------------------------------------
-  function format(ms) {
-    if (ms < 1000) return Math.max(0, Math.floor(ms)) + " ms";
-    var s = ms / 1000;
-    if (s < 60) return s.toFixed(1) + " s";
-    var m = Math.floor(s / 60);
-    var sec = Math.floor(s % 60);
-    if (m < 60) return m + " min " + String(sec).padStart(2, "0") + " s";
-    return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
-  }
+  // --- running durations: the server renders them (whole seconds so far, from
+  // data-since); this only counts on, with no requests and no formatting of its own.
   function tick() {
     var now = Date.now();
     document.querySelectorAll("[data-since]").forEach(function (el) {
       var since = Date.parse(el.dataset.since);
-      if (!isNaN(since)) el.textContent = format(now - since);
+      if (!isNaN(since)) {
+        el.textContent = String(Math.max(0, Math.floor((now - since) / 1000))) + (el.dataset.suffix || "");
+      }
     });
   }
   window.setInterval(tick, 1000);

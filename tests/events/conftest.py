@@ -39,3 +39,21 @@ def open_streams():
     yield open_stream
     for stream in opened:
         stream.close()
+
+
+@pytest.fixture
+def follow():
+    """Followers (a reconnecting client, see sse_client.Follower) started by a test; all
+    are closed after it."""
+    from tests.events.sse_client import Follower
+
+    started: list[Follower] = []
+
+    def start(*args, **kwargs) -> Follower:
+        follower = Follower(*args, **kwargs)
+        started.append(follower)
+        return follower
+
+    yield start
+    for follower in started:
+        follower.close()

@@ -1,9 +1,11 @@
 """A small spec-conformant SSE client for tests: real sockets, real HTTP, no mocks.
 
 `SSEParser` follows the WHATWG event-stream rules (lines end at CRLF, CR or LF; a
-leading space after the colon is dropped; data lines join with LF; comments kept for
+leading space after the colon is dropped; data lines join with LF; an `id:` field sets
+the last event id when its frame ends, even a frame with no data; comments kept for
 the heartbeat tests). `Stream` reads one /events/ response in a background thread and
-lets a test wait for a condition with a timeout (never a sleep).
+lets a test wait for a condition with a timeout (never a sleep); `follow` reconnects
+after each `end` with the id a browser would resend.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class Frame:
 
 
 class SSEParser:
-    def __init__(self) -> None:
+    def __init__(self, last_event_id: str = "") -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._buffer = ""
         self._data: list[str] = []
@@ -44,7 +46,12 @@ class SSEParser:
         self._retry: int | None = None
         self._comments: list[str] = []
         self.retry: int | None = None
-        self.last_event_id = ""
+        # WHATWG: the `id:` field sets the last event ID *buffer*; the blank line that
+        # ends the frame copies it into the last event ID (what a reconnect resends),
+        # whether or not the frame had data. The buffer is never cleared by a frame, and
+        # a reconnection starts from the id it resent (as Chromium and eventsource do).
+        self._id_buffer = last_event_id
+        self.last_event_id = last_event_id
 
     def feed(self, chunk: bytes) -> list[Frame]:
         self._buffer += self._decoder.decode(chunk)
@@ -84,13 +91,14 @@ class SSEParser:
             self._event = value
         elif name == "id" and "\0" not in value:
             self._id = value
-            self.last_event_id = value
+            self._id_buffer = value
         elif name == "retry" and value.isdigit():
             self._retry = int(value)
             self.retry = int(value)
         return None
 
     def _dispatch(self) -> Frame | None:
+        self.last_event_id = self._id_buffer
         if not self._data and self._id is None and self._retry is None and not self._comments:
             self._event = ""
             return None
@@ -116,6 +124,7 @@ class Stream:
         cookies: dict | None = None,
         params: dict | None = None,
         headers: dict | None = None,
+        cond: threading.Condition | None = None,
     ) -> None:
         self.frames: list[Frame] = []
         self._events: list[dict] = []
@@ -125,15 +134,17 @@ class Stream:
         self.body = b""
         self.error: BaseException | None = None
         self.closed_by_server = False
-        self._cond = threading.Condition()
+        self._cond = cond if cond is not None else threading.Condition()
         self._stop = threading.Event()
         self._client = httpx.Client(base_url=base_url, cookies=cookies, timeout=None)
         self._request = self._client.build_request("GET", path, params=params, headers=headers)
+        self._parser = SSEParser(last_event_id=(headers or {}).get("Last-Event-ID", ""))
+        self._last_event_id = self._parser.last_event_id
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        parser = SSEParser()
+        parser = self._parser
         try:
             response = self._client.send(self._request, stream=True)
             stream = response.extensions.get("network_stream")
@@ -154,13 +165,14 @@ class Stream:
                         parsed = [f.json() for f in frames if f.data and f.event not in CONTROL]
                         with self._cond:
                             self.frames.extend(frames)
+                            self._last_event_id = parser.last_event_id
                             self._events.extend(parsed)
                             self._seen.update(e["id"] for e in parsed)
                             self._cond.notify_all()
                 self.closed_by_server = True
             finally:
                 response.close()
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
+        except BaseException as exc:  # reported to the test
             if not self._stop.is_set():
                 self.error = exc
         finally:
@@ -213,6 +225,12 @@ class Stream:
         with self._cond:
             return next((f.id for f in reversed(self.frames) if f.id is not None), None)
 
+    @property
+    def last_event_id(self) -> str:
+        """What a WHATWG EventSource would send as Last-Event-ID on its reconnection."""
+        with self._cond:
+            return self._last_event_id
+
     _socket: socket.socket | None = None
 
     def close(self) -> None:
@@ -222,6 +240,90 @@ class Stream:
             with contextlib.suppress(OSError):
                 self._socket.shutdown(socket.SHUT_RDWR)
         self._client.close()
+        self._thread.join(10)
+
+
+class Follower:
+    """Follows a stream as a WHATWG EventSource does, in a background thread: when the
+    server ends a response (`end`), it reconnects with `Last-Event-ID` set to the last
+    event id it was given (none if it was never given one). It reconnects at once rather
+    than after `retry:`; a test makes its own gaps. A failed connection ends it."""
+
+    def __init__(
+        self,
+        base_url: str,
+        path: str = "/events/",
+        *,
+        cookies: dict | None = None,
+        params: dict | None = None,
+        last_event_id: str = "",
+    ) -> None:
+        self.base_url, self.path, self.cookies, self.params = base_url, path, cookies, params
+        self.streams: list[Stream] = []
+        self.error: str | None = None
+        self._last_event_id = last_event_id
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            last = self._last_event_id
+            stream = Stream(
+                self.base_url,
+                self.path,
+                cookies=self.cookies,
+                params=self.params,
+                headers={"Last-Event-ID": last} if last else None,
+                cond=self._cond,
+            )
+            with self._cond:
+                self.streams.append(stream)
+                self._cond.notify_all()
+                while not stream._done and not self._stop.is_set():
+                    self._cond.wait()
+                if self._stop.is_set():
+                    return
+                if stream.error is not None or stream.status != 200 or not stream.closed_by_server:
+                    self.error = f"connection {len(self.streams)} failed: {stream.error!r}"
+                    self._cond.notify_all()
+                    return
+                self._last_event_id = stream.last_event_id
+
+    def ids(self) -> list[int]:
+        """The ids of every domain event received, over all connections, in order."""
+        with self._cond:
+            return [i for stream in self.streams for i in (e["id"] for e in stream._events)]
+
+    def ends(self) -> int:
+        with self._cond:
+            return sum(1 for stream in self.streams if stream.closed_by_server)
+
+    def resent_ids(self) -> list[str]:
+        """The Last-Event-ID each connection was opened with ("" for none)."""
+        with self._cond:
+            return [s._request.headers.get("Last-Event-ID", "") for s in self.streams]
+
+    def wait(self, predicate: Callable[[Follower], bool], timeout: float = 30) -> None:
+        end = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self):
+                left = end - time.monotonic()
+                if self.error is not None or left <= 0:
+                    raise AssertionError(
+                        f"condition not met ({self.error or 'timeout'}) after "
+                        f"{len(self.streams)} connections: ids {self.ids()[-10:]}"
+                    )
+                self._cond.wait(left)
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+            streams = list(self.streams)
+        for stream in streams:
+            stream.close()
         self._thread.join(10)
 
 

@@ -22,7 +22,7 @@ def _writer(index: int, barrier: threading.Barrier, errors: list) -> None:
         for run in range(RUNS_PER_WRITER):
             status = [Status.SUCCEEDED, Status.FAILED, Status.CANCELLED][(index + run) % 3]
             make_execution(status, title=f"w{index}-{run}")
-    except BaseException as exc:  # noqa: BLE001 - reported below
+    except BaseException as exc:  # reported below
         errors.append(exc)
     finally:
         connection.close()

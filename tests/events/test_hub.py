@@ -11,9 +11,9 @@ from django.db import connection, transaction
 
 from events import metrics
 from events.api import event_emit
+from events.filters import EventFilter
 from events.hub import close_hub, get_hub
 from events.models import Event
-from events.streams import EventFilter
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -39,7 +39,11 @@ async def collect(hub, sub, count: int, timeout: float = 20) -> list[dict]:
 
     async def run() -> None:
         while len(got) < count:
-            got.extend(event for event, _ in await hub.next_items(sub, 1.0))
+            # The hub's events also carry their audience, which frames leave out.
+            got.extend(
+                {k: v for k, v in event.items() if k != "audience"}
+                for event, _ in await hub.next_items(sub, 1.0)
+            )
 
     await asyncio.wait_for(run(), timeout)
     return got
@@ -189,6 +193,9 @@ async def test_hub_receives_from_redis_once_and_dedupes_local_copies(redis_chann
     hub = await get_hub()
     try:
         assert not hub._in_memory
+        # The hub joins the layer's group in a task of its own: events emitted before it
+        # has joined reach it only through the log, never through Redis.
+        await asyncio.wait_for(hub.joined.wait(), 30)
         sub = hub.subscribe(EventFilter())
         layer_before = metrics.EVENTS_RECEIVED.labels("layer")._value.get()
         emitted = [await sync_to_async(emit)(f"r{i}") for i in range(5)]
@@ -201,6 +208,26 @@ async def test_hub_receives_from_redis_once_and_dedupes_local_copies(redis_chann
         assert not sub.queue
     finally:
         await close_hub()
+
+
+@pytest.mark.asyncio
+async def test_in_memory_layer_carries_this_process_events_to_the_hub_too(hub) -> None:
+    """The embedded default publishes through its layer like any other: the hub gets each
+    event first straight from the commit, then from the in-memory layer, and delivers it
+    once."""
+    assert hub._in_memory
+    await asyncio.wait_for(hub.joined.wait(), 30)
+    sub = hub.subscribe(EventFilter())
+    local_before = metrics.EVENTS_RECEIVED.labels("local")._value.get()
+    layer_before = metrics.EVENTS_RECEIVED.labels("layer")._value.get()
+    emitted = [await sync_to_async(emit)(f"m{i}") for i in range(5)]
+    got = await collect(hub, sub, 5)
+    assert [e["id"] for e in got] == [e.pk for e in emitted]
+    await wait_until(
+        lambda: metrics.EVENTS_RECEIVED.labels("layer")._value.get() >= layer_before + 5
+    )
+    assert metrics.EVENTS_RECEIVED.labels("local")._value.get() >= local_before + 5
+    assert not sub.queue
 
 
 @pytest.mark.asyncio

@@ -70,7 +70,7 @@ async def _committed_transition_is_received(layer, channel) -> None:
     received = [await _next_event(layer, channel) for _ in range(2)]
     log = await sync_to_async(
         lambda: [
-            e.as_dict()
+            {**e.as_dict(), "audience": e.audience}
             for e in Event.objects.filter(
                 execution_id=execution.pk, type__endswith=".status"
             ).order_by("id")
@@ -78,7 +78,9 @@ async def _committed_transition_is_received(layer, channel) -> None:
     )()
     assert received == log
     assert received[0]["data"] == {"from": "pending", "to": "running"}
-    assert set(received[0]) == {"id", "type", "at", "task_id", "execution_id", "data"}
+    # The contract's fields, and the audience the hubs match grants against (streams
+    # leave it out of their frames).
+    assert set(received[0]) == {"id", "type", "at", "task_id", "execution_id", "data", "audience"}
 
 
 @pytest.mark.asyncio

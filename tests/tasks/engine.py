@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from django.tasks import task
 
 from events.models import Event
+from tasks.engine.worker import Worker, WorkerConfig, execution_run
 from tasks.services import executions_claim
-from tasks.worker import Worker, WorkerConfig, execution_run
 
 
 def wait_for[T](check: Callable[[], T], *, timeout: float = 30, what: str = "condition") -> T:
@@ -100,3 +100,8 @@ def forgiving(context):
 @task
 def exits():
     raise SystemExit(3)
+
+
+@task
+def nan_result():
+    return {"x": float("nan")}

@@ -75,7 +75,7 @@ def test_answer_action_asks_for_the_answer_then_stores_it(client, staff_user) ->
 
     again = _action(client, "execution", "answer_execution", [waiting.pk], answer="red")
     assert _messages(again) == [
-        f"execution {waiting.pk} has already been answered; it resumes shortly"
+        f"execution {waiting.pk} has already been answered by root; it resumes shortly"
     ]
 
 

@@ -62,7 +62,8 @@ def test_pipeline_refuses_bad_arguments_by_failing(kwargs, error) -> None:
     assert (execution.status, execution.error) == (Status.FAILED, f"ValueError: {error}")
 
 
-def test_a_task_whose_function_vanished_fails_with_the_reason() -> None:
+def test_a_task_whose_function_vanished_fails_with_the_reason(settings) -> None:
+    settings.TASK_FUNCTIONS = [*settings.TASK_FUNCTIONS, "tests.tasks.engine.gone"]
     task = make_task()
     type(task).objects.filter(pk=task.pk).update(function="tests.tasks.engine.gone")
     run_runnable()

@@ -5,9 +5,9 @@ import pytest
 
 from events.api import event_emit
 from events.models import Event
-from tasks.forms import task_filters_parse
-from tasks.renderers import TaskDetailRenderer, task_list_renderer
 from tasks.selectors import TaskFilters
+from tasks.web.forms import task_filters_parse
+from tasks.web.renderers import TaskDetailRenderer, task_list_renderer
 from tests.factories import make_execution, make_task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -79,7 +79,7 @@ def test_a_burst_renders_only_what_is_not_rendered_again_later():
             data={"level": "info", "message": f"line {i}"},
         )
         lines.append(last("execution.log"))
-    renderer = TaskDetailRenderer(execution.task_id)
+    renderer = TaskDetailRenderer(execution.task_id, may_act=True)
     assert renderer.render(lines[0]) is None  # line 2 re-renders the log region
     assert "line 0" in renderer.render(lines[-1]) and "line 2" in renderer.render(lines[-1])
     # A status event is not covered by later log lines: it still renders its regions.
@@ -89,7 +89,7 @@ def test_a_burst_renders_only_what_is_not_rendered_again_later():
 
 def test_detail_renderer_regions_by_event_type():
     execution = make_execution("waiting_for_input", title="ask")
-    renderer = TaskDetailRenderer(execution.task_id)
+    renderer = TaskDetailRenderer(execution.task_id, may_act=True)
     status = renderer.render(last("task.status"))
     assert 'id="task-head"' in status and 'id="task-prompt"' in status
     assert 'id="task-log"' not in status
@@ -103,6 +103,6 @@ def test_detail_renderer_regions_by_event_type():
     )
     assert renderer.render({**log, "execution_id": execution.pk + 1000}) is None
     assert renderer.render({**log, "task_id": execution.task_id + 1000}) is None
-    snapshot = renderer.snapshot({})
+    snapshot = renderer.snapshot()
     for region in ("head", "progress", "prompt", "steps", "executions", "log"):
         assert f'id="task-{region}"' in snapshot

@@ -20,6 +20,16 @@ def logged_in(client, user):
     return client
 
 
+def streamed(response) -> str:
+    """The body of a streaming response (the log download is an async iterator)."""
+    from asgiref.sync import async_to_sync
+
+    async def read() -> bytes:
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    return async_to_sync(read)().decode()
+
+
 def test_anonymous_task_page_redirects_and_stream_is_401(client):
     task = make_task("t")
     assert client.get(f"/tasks/{task.pk}/").status_code == 302
@@ -65,7 +75,7 @@ def test_log_tail_and_download(logged_in):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     assert "attachment" in response["Content-Disposition"]
-    text = b"".join(response.streaming_content).decode()
+    text = streamed(response)
     assert text.count("\n") == 3 and f"INFO line 0 {XSS}" in text
     assert logged_in.get(f"/tasks/{execution.task_id}/attempts/9/log.txt").status_code == 404
 

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -13,7 +14,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, default=None, help="override the retention")
 
-    def handle(self, *args, days: int | None, **options) -> None:
+    def handle(self, *args: Any, days: int | None, **options: Any) -> None:
         days = settings.EVENTS_RETENTION_DAYS if days is None else days
         if days < 1:
             raise CommandError("--days must be at least 1")

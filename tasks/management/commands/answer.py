@@ -1,6 +1,9 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tasks.management.commands.cancel import execution_by_id
+from tasks.management.ids import by_id
+from tasks.models import Execution
 from tasks.services import execution_answer
 from tasks.states import TaskInputError, TransitionNotAllowed
 
@@ -12,8 +15,8 @@ class Command(BaseCommand):
         parser.add_argument("execution_id", type=str)
         parser.add_argument("text")
 
-    def handle(self, *args, execution_id: str, text: str, **options) -> None:
-        execution = execution_by_id(execution_id)
+    def handle(self, *args: Any, execution_id: str, text: str, **options: Any) -> None:
+        execution = by_id(Execution.objects.all(), execution_id, "execution")
         try:
             execution_answer(execution=execution, answer=text)
         except (TransitionNotAllowed, TaskInputError) as exc:

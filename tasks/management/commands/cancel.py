@@ -1,5 +1,8 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from tasks.management.ids import by_id
 from tasks.models import Execution
 from tasks.services import execution_cancel
 from tasks.states import Status, TaskInputError, TransitionNotAllowed
@@ -14,8 +17,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("execution_id", type=str)
 
-    def handle(self, *args, execution_id: str, **options) -> None:
-        execution = execution_by_id(execution_id)
+    def handle(self, *args: Any, execution_id: str, **options: Any) -> None:
+        execution = by_id(Execution.objects.all(), execution_id, "execution")
         try:
             execution = execution_cancel(execution=execution)
         except (TransitionNotAllowed, TaskInputError) as exc:
@@ -24,12 +27,3 @@ class Command(BaseCommand):
             self.stdout.write(f"execution {execution.pk} cancelled")
         else:
             self.stdout.write(f"execution {execution.pk} stops at its next checkpoint")
-
-
-def execution_by_id(raw: str) -> Execution:
-    if not raw.strip().isdigit():
-        raise CommandError(f"execution id must be a whole number, got {raw!r}")
-    execution = Execution.objects.filter(pk=int(raw)).first()
-    if execution is None:
-        raise CommandError(f"execution {int(raw)} does not exist")
-    return execution

@@ -1,5 +1,8 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from tasks.management.ids import by_id
 from tasks.models import Task
 from tasks.services import task_retry
 from tasks.states import TaskInputError, TransitionNotAllowed
@@ -11,12 +14,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("task_id", type=str)
 
-    def handle(self, *args, task_id: str, **options) -> None:
-        if not task_id.strip().isdigit():
-            raise CommandError(f"task id must be a whole number, got {task_id!r}")
-        task = Task.objects.filter(pk=int(task_id)).first()
-        if task is None:
-            raise CommandError(f"task {int(task_id)} does not exist")
+    def handle(self, *args: Any, task_id: str, **options: Any) -> None:
+        task = by_id(Task.objects.all(), task_id, "task")
         try:
             execution = task_retry(task=task)
         except (TransitionNotAllowed, TaskInputError) as exc:

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandParser
 
 
@@ -25,35 +27,43 @@ class Command(BaseCommand):
 
     def handle(
         self,
-        *args,
+        *args: Any,
         host: str,
         port: int,
         backlog: int,
         concurrency: int | None,
         no_worker: bool,
-        **options,
+        **options: Any,
     ) -> None:
         from daphne.server import Server
 
         from config.asgi import application
-        from tasks.worker import Worker, WorkerConfig
+        from tasks.engine.worker import Reaper, Worker, WorkerConfig
 
         if concurrency is not None and concurrency < 1:
             from django.core.management.base import CommandError
 
             raise CommandError(f"--concurrency must be at least 1, got {concurrency}")
         worker = None
+        reaper = None
         if not no_worker:
-            worker = Worker(WorkerConfig.from_settings(concurrency=concurrency)).start()
+            worker = Worker(
+                WorkerConfig.from_settings(concurrency=concurrency), kind="serve"
+            ).start()
             self.stdout.write(
                 f"Worker {worker.id} running in-process: concurrency {worker.config.concurrency}"
             )
+        else:
+            # No worker here, but lost workers are still noticed (worker.lost) and reaped.
+            reaper = Reaper(WorkerConfig.from_settings()).start()
         endpoint = f"tcp:port={port}:backlog={backlog}:interface={host}"
         self.stdout.write(f"Serving http://{host}:{port}/ (daphne, backlog {backlog})")
         try:
             # Returns when daphne's own SIGTERM/SIGINT handlers stop the reactor.
             Server(application=application, endpoints=[endpoint], signal_handlers=True).run()
         finally:
+            if reaper is not None:
+                reaper.stop()
             if worker is not None:
                 worker.shutdown()
                 self.stdout.write(f"Worker {worker.id} stopped")

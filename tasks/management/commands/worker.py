@@ -1,15 +1,18 @@
 import math
 import signal
 import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tasks.worker import Worker, WorkerConfig
+from tasks.engine.worker import Worker, WorkerConfig
 
 
-def _positive(name: str, raw: str | None, kind: type) -> float | int | None:
+def _positive[N: (int, float)](name: str, raw: str | None, kind: Callable[[str], N]) -> N | None:
     """Checked here, not by argparse, so that a bad value is one line, not a usage page."""
     if raw is None:
         return None
@@ -45,7 +48,14 @@ class Command(BaseCommand):
             help="seconds between looks for work when idle (default WORKER_POLL_SECONDS)",
         )
 
-    def handle(self, *args, concurrency, lease, poll, **options) -> None:
+    def handle(
+        self,
+        *args: Any,
+        concurrency: str | None,
+        lease: str | None,
+        poll: str | None,
+        **options: Any,
+    ) -> None:
         if not settings.REDIS_URL:
             raise CommandError(
                 "REDIS_URL is not set: this worker's events could not reach the server "
@@ -61,7 +71,7 @@ class Command(BaseCommand):
         get_channel_layer()
         worker = Worker(config)
 
-        def stop(signum, frame) -> None:
+        def stop(signum: int, frame: FrameType | None) -> None:
             worker.request_stop()
 
         signal.signal(signal.SIGTERM, stop)

@@ -1,0 +1,1 @@
+"""The dashboard: views, forms, stream fragment renderers and URLs."""
