@@ -10,7 +10,12 @@ Reported per event: the committing thread's wall time in `publish` (what a trans
 caller pays), CPU time of the whole process, of the committing thread and of the hub's
 loop thread (receive, dispatch, the layer's send and copy), and the delivery latency
 from before the commit to the subscriber's receipt. A fresh SQLite database under
-var/bench/; nothing else runs. Compare the figures of two commits on one machine.
+var/bench/; nothing else runs.
+
+Each round runs twice, back to back: through the in-memory layer (what the code does) and
+the baseline, the hub handed each event straight from the commit with no layer at all
+(how the embedded default delivered before events went through the layer everywhere).
+The ratio layer/direct of each figure is printed beside it.
 """
 
 from __future__ import annotations
@@ -42,7 +47,15 @@ def _setup(db: Path) -> None:
     call_command("migrate", verbosity=0)
 
 
-def _round(count: int, per_commit: int, rate: float) -> dict[str, float]:
+def _direct_take(self: Any) -> None:
+    """The baseline: the hub gets each event on its loop, and no layer is sent to."""
+    with self._lock:
+        batch, self._arrived, self._woken = self._arrived, [], False
+    for message in batch:
+        self.receive(message)
+
+
+def _round(count: int, per_commit: int, rate: float, path: str) -> dict[str, float]:
     from django.db import transaction
 
     from events import publish as publishing
@@ -83,6 +96,9 @@ def _round(count: int, per_commit: int, rate: float) -> dict[str, float]:
         spent += time.perf_counter() - start
 
     publishing.publish = timed  # event_emit calls it through the module
+    through_layer = publishing._HubFeed._take
+    if path == "direct":
+        publishing._HubFeed._take = _direct_take  # type: ignore[method-assign]
     sent: dict[int, float] = {}
     cpu = time.process_time()
     own_cpu = time.thread_time()
@@ -101,6 +117,7 @@ def _round(count: int, per_commit: int, rate: float) -> dict[str, float]:
         own_cpu = time.thread_time() - own_cpu
     finally:
         publishing.publish = original
+        publishing._HubFeed._take = through_layer  # type: ignore[method-assign]
     cpu = time.process_time() - cpu
     wall = time.perf_counter() - wall
     thread.join(10)
@@ -128,16 +145,20 @@ def main() -> None:
     base.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=base) as tmp:
         _setup(Path(tmp) / "publish.sqlite3")
-        rounds = [_round(args.events, args.per_commit, args.rate) for _ in range(args.rounds)]
+        rounds: dict[str, list[dict[str, float]]] = {"layer": [], "direct": []}
+        for n in range(args.rounds):  # alternate, so that drift hits both alike
+            for path in ("layer", "direct") if n % 2 == 0 else ("direct", "layer"):
+                rounds[path].append(_round(args.events, args.per_commit, args.rate, path))
     pace = f"{args.rate:g} commits/s" if args.rate else "flat out"
     print(
         f"{args.events} events, {args.per_commit} per commit ({pace}) x {args.rounds} rounds, "
-        "median of rounds:"
+        "median of rounds (each round: through the layer, then straight to the hub):"
     )
-    for key in rounds[0]:
-        values = [r[key] for r in rounds]
-        shown = ", ".join(f"{v:.2f}" for v in values)
-        print(f"  {key:>15}: {statistics.median(values):8.2f}   ({shown})")
+    print(f"  {'':>16} {'layer':>8} {'direct':>8} {'ratio':>6}")
+    for key in rounds["layer"][0]:
+        layer = statistics.median(r[key] for r in rounds["layer"])
+        direct = statistics.median(r[key] for r in rounds["direct"])
+        print(f"  {key:>16} {layer:8.2f} {direct:8.2f} {layer / direct:6.2f}")
 
 
 if __name__ == "__main__":

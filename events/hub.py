@@ -1,13 +1,13 @@
 """The per-process hub: one channel-layer subscription, fanned out to in-memory queues.
 
 Each server process (each event loop) has one hub. It receives every published event
-from the channel layer, in every configuration (and first, straight from commits made in
-this process, through `publish.attach`; the copy is dropped by id), puts the events back
-into id order, and hands each to
-the subscribers whose filter matches. The log is the truth: a hole in the ids is filled
-from the log, a slow safety tick re-reads the log in case a message was lost, and on
-PostgreSQL a hole left by a transaction still in flight holds the cursor for at most
-EVENTS_GAP_WAIT_SECONDS, so that nothing committed is skipped or sent out of order.
+from the channel layer, in every configuration (with Redis, also first, straight from
+commits made in this process, through `publish.attach`; the copy is dropped by id), puts
+the events back into id order, and hands each to the subscribers whose filter matches.
+The log is the truth: a hole in the ids is filled from the log, a slow safety tick
+re-reads the log in case a message was lost, and on PostgreSQL a hole left by a
+transaction still in flight holds the cursor for at most EVENTS_GAP_WAIT_SECONDS, so
+that nothing committed is skipped or sent out of order.
 
 A subscriber's queue is bounded. When it overflows the subscriber is not dropped: it
 reads the log from the last id it was given (a page at a time) and rejoins the live
@@ -22,6 +22,7 @@ import logging
 import time
 import weakref
 from collections import OrderedDict, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from events import metrics, sse
 from events import publish as publishing
 from events.api import events_after, last_event_id
 from events.audience import EVERYTHING, Grant
+from events.layers import InMemoryChannelLayer as EventsInMemoryChannelLayer
 from events.models import Event
 from events.slots import Slot, StreamSlots, slots_for
 from events.types import EventJSON
@@ -153,6 +155,8 @@ class Hub:
                 await task
         self._tasks = []
         if self._channel and self._layer is not None:
+            if isinstance(self._layer, EventsInMemoryChannelLayer):
+                self._layer.remove_receiver(self._channel)
             with contextlib.suppress(Exception):
                 await self._layer.group_discard(publishing.EVENTS_GROUP, self._channel)
         if self.slots is not None:
@@ -346,7 +350,7 @@ class Hub:
 
     def offer(self, event: EventJSON, committed: float | None, source: str) -> None:
         """Take one event from any source; duplicates are dropped by id."""
-        metrics.EVENTS_RECEIVED.labels(source).inc()
+        metrics.received(source).inc()
         event_id = event["id"]
         if event_id <= self.cursor:
             if event_id in self._skipped:
@@ -429,7 +433,7 @@ class Hub:
             metrics.LOG_READS.inc()
             for event in page:
                 if event["id"] > self.cursor and event["id"] not in self._pending:
-                    metrics.EVENTS_RECEIVED.labels("log").inc()
+                    metrics.received("log").inc()
                     self._pending[event["id"]] = (event, _at_timestamp(event))
             self._drain()
             if self._pending and len(page) == PAGE and self.cursor > start:
@@ -485,14 +489,18 @@ class Hub:
             try:
                 if self._channel is None:
                     self._channel = await self._layer.new_channel(prefix="events-hub.")
+                if isinstance(self._layer, EventsInMemoryChannelLayer):
+                    # Its messages arrive as calls on this loop (see events.layers).
+                    self._layer.add_receiver(self._channel, self._on_layer_message)
                 await self._layer.group_add(publishing.EVENTS_GROUP, self._channel)
                 self.joined.set()
                 self._fill.set()  # anything published while we were not listening
+                if isinstance(self._layer, EventsInMemoryChannelLayer):
+                    return
                 while True:
                     message = await self._layer.receive(self._channel)
                     backoff = 0.1
-                    if message.get("type") == publishing.MESSAGE_TYPE and "event" in message:
-                        self.offer(message["event"], message.get("published_at"), "layer")
+                    self._on_layer_message(message)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -501,6 +509,13 @@ class Hub:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+
+    def _on_layer_message(self, message: Mapping[str, Any]) -> None:
+        if message.get("type") == publishing.MESSAGE_TYPE and "event" in message:
+            self.offer(message["event"], message.get("published_at"), "layer")
+        elif message.get("type") == publishing.BATCH_TYPE:
+            for one in message["messages"]:
+                self.offer(one["event"], one["published_at"], "layer")
 
 
 def _log_end() -> int:

@@ -8,6 +8,14 @@ EVENTS_RECEIVED = Counter(
     "Events the hub received, by source (layer, local commit, log read)",
     ["source"],
 )
+_RECEIVED_BY_SOURCE = {s: EVENTS_RECEIVED.labels(s) for s in ("layer", "local", "log")}
+
+
+def received(source: str) -> Counter:
+    """The received counter of one source (`labels()` looks it up under a lock each call)."""
+    return _RECEIVED_BY_SOURCE.get(source) or EVENTS_RECEIVED.labels(source)
+
+
 EVENTS_DELIVERED = Counter(
     "taskstream_events_delivered", "Event frames written to SSE streams (all subscribers)"
 )

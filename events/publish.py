@@ -1,6 +1,7 @@
 """Publishing committed events to the channel layer, in every configuration: Redis from
-one publisher thread per process; the in-memory layer on the loop of this process's hub,
-which also gets each event committed here straight away (`attach`).
+one publisher thread per process (this process's hub also gets each event committed here
+straight away, see `attach`); the in-memory layer on the loop of this process's hub, which
+then receives them only through that layer.
 
 Publishing is best effort by design: the Event row is the truth and every stream
 re-reads the log on a gap or a safety tick, so a failed publish delays an event but
@@ -20,6 +21,7 @@ from typing import TypedDict
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
+from events.layers import InMemoryChannelLayer as EventsInMemoryChannelLayer
 from events.types import EventJSON
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,17 @@ class Message(TypedDict):
     type: str  # MESSAGE_TYPE
     event: EventJSON
     published_at: float  # epoch seconds, for the hub's latency metric
+
+
+class Batch(TypedDict):
+    """Events committed in this process, in commit order, as one in-memory layer message:
+    what one wake-up of the hub's loop took (a burst costs one send, not one per event)."""
+
+    type: str  # BATCH_TYPE
+    messages: list[Message]
+
+
+BATCH_TYPE = "event.published.batch"
 
 
 LocalListener = Callable[[EventJSON], None]
@@ -57,13 +70,14 @@ def remove_local_listener(listener: LocalListener) -> None:
 
 
 class _HubFeed:
-    """Events committed in this process, handed to this process's hub on its loop.
+    """Events committed in this process, handed over on the loop of this process's hub.
 
     A commit costs at most one wake-up of the hub's loop: events committed while one is
-    pending ride along with it. With the in-memory layer the feed also sends each event to
-    the layer there (its asyncio queues belong to that loop), in commit order, from one
-    task: never an event loop per event. The hub gets those copies too, and drops them by
-    id: local delivery waits for nothing.
+    pending ride along with it. With the in-memory layer (whose asyncio queues belong to
+    that loop) each wake-up sends what it took to the layer as one `Batch`, in commit
+    order, on that loop, never an event loop per event, and the hub reads it from there
+    like any other group member. With a network layer the hub gets the events here
+    directly (`receive`) and drops the copy the layer brings back by id.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, receive: Callable[[Message], None]) -> None:
@@ -72,7 +86,7 @@ class _HubFeed:
         self._lock = threading.Lock()
         self._arrived: list[Message] = []
         self._woken = False
-        self._unsent: deque[Message] = deque()  # only touched on the loop
+        self._unsent: deque[Batch] = deque()  # only touched on the loop
         self._sender: asyncio.Future[None] | None = None
 
     def put(self, message: Message) -> None:
@@ -86,29 +100,37 @@ class _HubFeed:
     def _take(self) -> None:
         with self._lock:
             batch, self._arrived, self._woken = self._arrived, [], False
-        for message in batch:
-            self.receive(message)
-        if isinstance(get_channel_layer(), InMemoryChannelLayer):
-            self._unsent.extend(batch)
-            if self._sender is None or self._sender.done():
-                self._sender = asyncio.ensure_future(self._send())
-
-    async def _send(self) -> None:
         layer = get_channel_layer()
-        while self._unsent:
-            message = self._unsent.popleft()
+        if not isinstance(layer, InMemoryChannelLayer):
+            for message in batch:
+                self.receive(message)
+            return
+        if isinstance(layer, EventsInMemoryChannelLayer):  # ours never waits: no task
             try:
-                await layer.group_send(EVENTS_GROUP, message)
+                layer.group_send_nowait(EVENTS_GROUP, Batch(type=BATCH_TYPE, messages=batch))
             except Exception:
-                _log_failure(message["event"])
+                _log_failures(batch)
+            return
+        self._unsent.append(Batch(type=BATCH_TYPE, messages=batch))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.ensure_future(self._send(layer))
+
+    async def _send(self, layer: InMemoryChannelLayer) -> None:
+        """channels' own in-memory layer: one task sends, so batches keep commit order."""
+        while self._unsent:
+            batch = self._unsent.popleft()
+            try:
+                await layer.group_send(EVENTS_GROUP, batch)
+            except Exception:
+                _log_failures(batch["messages"])
 
 
 _hub_feed: _HubFeed | None = None
 
 
 def attach(loop: asyncio.AbstractEventLoop, receive: Callable[[Message], None]) -> None:
-    """This process's hub: `receive(message)` runs on `loop` for each event committed in
-    this process, and an in-memory layer is sent to on that loop (see _HubFeed)."""
+    """This process's hub: events committed in this process are sent to an in-memory layer
+    on `loop`, or with a network layer handed to `receive(message)` there (see _HubFeed)."""
     global _hub_feed
     _hub_feed = _HubFeed(loop, receive)
 
@@ -150,6 +172,11 @@ def publish(event: EventJSON) -> None:
 def flush(timeout: float = 5.0) -> bool:
     """Wait until every event handed to the background publisher was sent (or failed)."""
     return _publisher.flush(timeout)
+
+
+def _log_failures(batch: list[Message]) -> None:
+    for message in batch:
+        _log_failure(message["event"])
 
 
 def _log_failure(event: EventJSON) -> None:

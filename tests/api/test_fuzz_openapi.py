@@ -7,6 +7,7 @@ private node attribute), so each operation's strategy is driven here with hypoth
 from __future__ import annotations
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
@@ -24,6 +25,9 @@ EXAMPLES = settings(
     database=None,  # fresh examples every run, nothing kept between runs
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+# twisted.web.http.HTTPChannel.totalHeadersSize: request line and headers, in bytes.
+TWISTED_HEAD_LIMIT = 16384
 
 
 def test_the_api_answers_as_its_document_says(start_server, user):
@@ -44,7 +48,16 @@ def test_the_api_answers_as_its_document_says(start_server, user):
         @EXAMPLES
         @given(case=operation.as_strategy(generation_mode=mode))
         def answers_as_documented(case) -> None:
-            response = case.call(base_url=server.url, headers=bearer)
+            try:
+                response = case.call(base_url=server.url, headers=bearer)
+            except requests.ConnectionError as error:
+                # daphne (twisted) answers a request head past 16 KiB with a 400 and hangs
+                # up at once, before any of our code; the client, still sending, may see
+                # the reset instead of the 400. Only such a head may end this way.
+                url = error.request.url if error.request is not None else ""
+                if len(url or "") <= TWISTED_HEAD_LIMIT:
+                    raise
+                return
             if response.status_code == 414:
                 # Refused before any view (config.middleware: URLs past 8,192 characters),
                 # so outside the document; still the API's one-line error shape.
