@@ -134,17 +134,56 @@ def _round(count: int, per_commit: int, rate: float, path: str) -> dict[str, flo
     }
 
 
+def _handover(batches: int) -> dict[str, float]:
+    """The hub's loop alone: CPU per one-event batch from the feed to a subscriber's queue,
+    through the layer and straight, alternating, on one loop (no database, no commit)."""
+    from events import publish as publishing
+    from events.filters import EventFilter
+    from events.hub import close_hub, get_hub
+
+    async def measure() -> dict[str, float]:
+        hub = await get_hub()
+        await asyncio.wait_for(hub.joined.wait(), 10)
+        sub = hub.subscribe(EventFilter())
+        feed = publishing._hub_feed
+        assert feed is not None
+        spent = {"layer": 0.0, "direct": 0.0}
+        for n in range(4):
+            path = ("layer", "direct")[n % 2]
+            take = publishing._HubFeed._take if path == "layer" else _direct_take
+            base = hub.cursor
+            started = time.thread_time()
+            for i in range(1, batches + 1):
+                event = {
+                    "id": base + i, "type": "execution.log", "task_id": 1,
+                    "execution_id": None, "at": "2026-01-01T00:00:00Z",
+                    "data": {"message": f"m{i}"}, "audience": "",
+                }  # fmt: skip
+                feed._arrived.append(
+                    publishing.Message(type=publishing.MESSAGE_TYPE, event=event, published_at=0)  # type: ignore[typeddict-item]
+                )
+                take(feed)
+                sub.queue.clear()
+            spent[path] += time.thread_time() - started
+        await close_hub()
+        return {path: total / (2 * batches) * 1e6 for path, total in spent.items()}
+
+    return asyncio.run(measure())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--per-commit", type=int, default=1, help="events per transaction")
     parser.add_argument("--rate", type=float, default=0, help="commits per second (0: flat out)")
+    parser.add_argument("--handover", type=int, default=20000, help="batches (hub's loop only)")
     args = parser.parse_args()
     base = ROOT / "var" / "bench"
     base.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=base) as tmp:
         _setup(Path(tmp) / "publish.sqlite3")
+        handover = _handover(args.handover)
         rounds: dict[str, list[dict[str, float]]] = {"layer": [], "direct": []}
         for n in range(args.rounds):  # alternate, so that drift hits both alike
             for path in ("layer", "direct") if n % 2 == 0 else ("direct", "layer"):
@@ -159,6 +198,11 @@ def main() -> None:
         layer = statistics.median(r[key] for r in rounds["layer"])
         direct = statistics.median(r[key] for r in rounds["direct"])
         print(f"  {key:>16} {layer:8.2f} {direct:8.2f} {layer / direct:6.2f}")
+    print(
+        f"hand-over on the hub's loop alone (CPU us per one-event batch, {args.handover} x 2 "
+        f"each): layer {handover['layer']:.2f}, direct {handover['direct']:.2f}, ratio "
+        f"{handover['layer'] / handover['direct']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ class Hub:
             # hole seen in the log is final; PostgreSQL hands out ids before commit.
             self._gap_wait = settings.EVENTS_GAP_WAIT_SECONDS if vendor == "postgresql" else 0
             self.cursor = await sync_to_async(_log_end)()
-            publishing.attach(self.loop, self._receive_local)
+            publishing.attach(self.loop, self._receive_local, self._layer)
             self.slots = slots_for(self.loop)
             self._tasks = [
                 asyncio.ensure_future(self._pump()),
@@ -351,17 +351,28 @@ class Hub:
     def offer(self, event: EventJSON, committed: float | None, source: str) -> None:
         """Take one event from any source; duplicates are dropped by id."""
         metrics.received(source).inc()
+        self._hold(event, committed)
+        self._drain()
+        if self._pending:
+            self._fill.set()
+
+    def offer_batch(self, messages: list[publishing.Message]) -> None:
+        """`offer` for a layer's batch: the same, settled once for the whole batch."""
+        metrics.received("layer").inc(len(messages))
+        for message in messages:
+            self._hold(message["event"], message["published_at"])
+        self._drain()
+        if self._pending:
+            self._fill.set()
+
+    def _hold(self, event: EventJSON, committed: float | None) -> None:
         event_id = event["id"]
         if event_id <= self.cursor:
             if event_id in self._skipped:
                 self._late_commit(event)
             return
-        if event_id in self._pending:
-            return
-        self._pending[event_id] = (event, committed if committed else _at_timestamp(event))
-        self._drain()
-        if self._pending:
-            self._fill.set()
+        if event_id not in self._pending:
+            self._pending[event_id] = (event, committed if committed else _at_timestamp(event))
 
     def _drain(self) -> None:
         while self.cursor + 1 in self._pending:
@@ -514,8 +525,7 @@ class Hub:
         if message.get("type") == publishing.MESSAGE_TYPE and "event" in message:
             self.offer(message["event"], message.get("published_at"), "layer")
         elif message.get("type") == publishing.BATCH_TYPE:
-            for one in message["messages"]:
-                self.offer(one["event"], one["published_at"], "layer")
+            self.offer_batch(message["messages"])
 
 
 def _log_end() -> int:

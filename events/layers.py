@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -14,6 +12,7 @@ from channels.layers import InMemoryChannelLayer as ChannelsInMemoryChannelLayer
 
 Receiver = Callable[[Mapping[str, Any]], None]
 CLEAN_EVERY_SECONDS = 1.0  # expiry is counted in tens of seconds: a sweep a second is plenty
+VALID_NAMES_KEPT = 10_000  # names checked once each (a group, the hubs' channels)
 
 
 class InMemoryChannelLayer(ChannelsInMemoryChannelLayer):
@@ -40,6 +39,8 @@ class InMemoryChannelLayer(ChannelsInMemoryChannelLayer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._receivers: dict[str, tuple[asyncio.AbstractEventLoop, Receiver]] = {}
+        self._valid_groups: set[str] = set()
+        self._valid_channels: set[str] = set()
 
     def add_receiver(self, channel: str, receiver: Receiver) -> None:
         """`receiver(message)` for each message sent to `channel`, on the running loop:
@@ -58,10 +59,17 @@ class InMemoryChannelLayer(ChannelsInMemoryChannelLayer):
             super()._clean_expired()
 
     def require_valid_group_name(self, name: str) -> bool:
-        return _valid_group_name(self, name)
+        if name not in self._valid_groups:
+            super().require_valid_group_name(name)  # raises when it is not
+            self._valid_groups.add(name)
+        return True
 
     def require_valid_channel_name(self, name: str, receive: bool = False) -> bool:
-        return _valid_channel_name(self, name, receive)
+        if receive or name not in self._valid_channels:
+            super().require_valid_channel_name(name, receive)  # raises when it is not
+            if not receive and len(self._valid_channels) < VALID_NAMES_KEPT:
+                self._valid_channels.add(name)  # valid to send to (receiving checks more)
+        return True
 
     def _queue(self, channel: str) -> asyncio.Queue[tuple[float, dict[str, Any]]]:
         queue: asyncio.Queue[tuple[float, dict[str, Any]]] | None = self.channels.get(channel)
@@ -77,7 +85,7 @@ class InMemoryChannelLayer(ChannelsInMemoryChannelLayer):
             loop, receiver = found
             if loop.is_closed():  # its hub went with its loop (tests run a loop each)
                 self._receivers.pop(channel, None)
-            elif _running_loop() is loop:
+            elif asyncio._get_running_loop() is loop:  # None off any loop
                 receiver(message)
             else:
                 loop.call_soon_threadsafe(receiver, message)
@@ -95,8 +103,10 @@ class InMemoryChannelLayer(ChannelsInMemoryChannelLayer):
         self.require_valid_group_name(group)
         self._clean_expired()
         for channel in list(self.groups.get(group, ())):
-            with contextlib.suppress(ChannelFull):  # as channels does: a full channel misses it
+            try:  # noqa: SIM105 (a `with` costs a call per member here)
                 self.send_nowait(channel, message)
+            except ChannelFull:
+                pass  # as channels does: a full channel misses the message
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         self.group_send_nowait(group, message)
@@ -115,21 +125,3 @@ class InMemoryChannelLayer(ChannelsInMemoryChannelLayer):
             if queue.empty() and not any(channel in g for g in self.groups.values()):
                 self.channels.pop(channel, None)  # a member keeps its queue between messages
         return message
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-# Names are few and long-lived (a group, a hub's channel): check each once, not per message.
-@functools.lru_cache(maxsize=4096)
-def _valid_group_name(layer: ChannelsInMemoryChannelLayer, name: str) -> bool:
-    return bool(ChannelsInMemoryChannelLayer.require_valid_group_name(layer, name))
-
-
-@functools.lru_cache(maxsize=4096)
-def _valid_channel_name(layer: ChannelsInMemoryChannelLayer, name: str, receive: bool) -> bool:
-    return bool(ChannelsInMemoryChannelLayer.require_valid_channel_name(layer, name, receive))

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -80,9 +80,12 @@ class _HubFeed:
     directly (`receive`) and drops the copy the layer brings back by id.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, receive: Callable[[Message], None]) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, receive: Callable[[Message], None], layer: Any
+    ) -> None:
         self.loop = loop
         self.receive = receive
+        self.layer = layer  # the hub's, taken when it started
         self._lock = threading.Lock()
         self._arrived: list[Message] = []
         self._woken = False
@@ -100,7 +103,7 @@ class _HubFeed:
     def _take(self) -> None:
         with self._lock:
             batch, self._arrived, self._woken = self._arrived, [], False
-        layer = get_channel_layer()
+        layer = self.layer
         if not isinstance(layer, InMemoryChannelLayer):
             for message in batch:
                 self.receive(message)
@@ -128,11 +131,11 @@ class _HubFeed:
 _hub_feed: _HubFeed | None = None
 
 
-def attach(loop: asyncio.AbstractEventLoop, receive: Callable[[Message], None]) -> None:
+def attach(loop: asyncio.AbstractEventLoop, receive: Callable[[Message], None], layer: Any) -> None:
     """This process's hub: events committed in this process are sent to an in-memory layer
     on `loop`, or with a network layer handed to `receive(message)` there (see _HubFeed)."""
     global _hub_feed
-    _hub_feed = _HubFeed(loop, receive)
+    _hub_feed = _HubFeed(loop, receive, layer)
 
 
 def detach(loop: asyncio.AbstractEventLoop) -> None:
