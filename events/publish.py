@@ -69,11 +69,18 @@ def remove_local_listener(listener: LocalListener) -> None:
             _local_listeners.remove(listener)
 
 
+# Events committed within this long of a hand-over to the hub ride along with the next.
+HAND_OVER_WINDOW = 0.001
+
+
 class _HubFeed:
     """Events committed in this process, handed over on the loop of this process's hub.
 
     A commit costs at most one wake-up of the hub's loop: events committed while one is
-    pending ride along with it. With the in-memory layer (whose asyncio queues belong to
+    pending ride along with it. In a burst (a hand-over less than HAND_OVER_WINDOW ago)
+    the next one waits out the rest of the window, so a burst costs the loop one
+    wake-up per window, not one per commit; an event that comes alone is handed over at
+    once. With the in-memory layer (whose asyncio queues belong to
     that loop) each wake-up sends what it took to the layer as one `Batch`, in commit
     order, on that loop, never an event loop per event, and the hub reads it from there
     like any other group member. With a network layer the hub gets the events here
@@ -89,6 +96,7 @@ class _HubFeed:
         self._lock = threading.Lock()
         self._arrived: list[Message] = []
         self._woken = False
+        self._taken_at = -HAND_OVER_WINDOW  # loop time of the last hand-over
         self._unsent: deque[Batch] = deque()  # only touched on the loop
         self._sender: asyncio.Future[None] | None = None
 
@@ -98,9 +106,17 @@ class _HubFeed:
             if self._woken:
                 return
             self._woken = True
-        self.loop.call_soon_threadsafe(self._take)
+        self.loop.call_soon_threadsafe(self._woke)
+
+    def _woke(self) -> None:
+        next_at = self._taken_at + HAND_OVER_WINDOW
+        if next_at > self.loop.time():
+            self.loop.call_at(next_at, self._take)  # a burst: gather the rest of the window
+        else:
+            self._take()
 
     def _take(self) -> None:
+        self._taken_at = self.loop.time()
         with self._lock:
             batch, self._arrived, self._woken = self._arrived, [], False
         layer = self.layer
