@@ -40,6 +40,9 @@ VIEW_ALL = "tasks.view_all_tasks"
 MANAGE_ALL = "tasks.manage_all_tasks"
 # The audience token of events only staff and view_all holders receive (worker.*).
 STAFF_TOKEN = "staff"
+# worker.* events also move every person's no-worker banner: a page's stream (HTML, the
+# banner re-rendered from what that person may see) is granted them, /events/ is not.
+BANNER_TOKEN = "banner"
 ID_MAX = 2**63 - 1
 
 
@@ -243,8 +246,17 @@ def task_audience_by_id(task_id: int) -> str:
 
 
 def workers_audience() -> str:
-    """The audience of worker.* events: staff and view_all holders (contract: Workers)."""
-    return audience_text([STAFF_TOKEN])
+    """The audience of worker.* events: staff and view_all holders (contract: Workers),
+    and every page's header (see BANNER_TOKEN)."""
+    return audience_text([STAFF_TOKEN, BANNER_TOKEN])
+
+
+def page_grant(grant: Grant) -> Grant:
+    """What a page's stream may carry: a person's `event_grant`, and the events that move
+    the banner (a page renders from them only the header, never the worker's data)."""
+    if grant.everything or not grant.tokens:  # everything, or an inactive person: nothing
+        return grant
+    return Grant(tokens=grant.tokens | {BANNER_TOKEN})
 
 
 def event_grant(user: Any) -> Grant:

@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.template.loader import render_to_string
@@ -221,15 +222,17 @@ async def page_stream(
     grant: Grant | None = None,
 ) -> HttpResponseBase:
     """The page's one stream: its own fragments and the header's, of what `grant` allows
-    (default: what tasks.access grants the user)."""
+    (default: what tasks.access grants the user), and the events that move the banner."""
     user = await request.auser()
     if not user.is_authenticated:  # stream_response answers 401
         return await stream_response(request, event_filter=EventFilter())
+    if grant is None:
+        grant = await sync_to_async(access.event_grant)(user)
     return await stream_response(
         request,
         event_filter=PageFilter(page=event_filter),
         renderer=PageRenderer(renderer, event_filter, user),
-        grant=grant,
+        grant=access.page_grant(grant),
     )
 
 

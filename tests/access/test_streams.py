@@ -139,3 +139,35 @@ def test_each_stream_carries_only_what_its_user_may_see(
         count = re.search(r'data-status="all">([^<]*)<', last)
         assert count is not None
         assert count.group(1) == str(visible.get(role, 2 + len(PEOPLE))), role
+
+
+def test_a_worker_starting_clears_every_persons_banner_but_not_their_event_stream(
+    server, django_user_model, open_streams
+) -> None:
+    """worker.* events are staff's (contract: Workers), yet they move everyone's banner:
+    a plain user's page stream gets the banner redrawn, their /events/ never the event."""
+    from tasks.fleet import worker_register
+
+    world: World = make_world(django_user_model)
+    world.own_task("other")  # pending, and no worker: the banner shows
+    cookies = login_cookies(server.url, "other", PASSWORD)
+    since = Event.objects.order_by("-id").values_list("id", flat=True).first()
+    header = open_streams(server.url, "/header/stream/", cookies=cookies)
+    firehose = open_streams(server.url, cookies=cookies, params={"last_event_id": since})
+    assert header.wait_status() == 200 and firehose.wait_status() == 200
+    header.wait(lambda s: len(fragments(s)) >= 1)
+    assert "No worker is running" in fragments(header)[0]
+
+    worker_register(
+        worker_id="w-banner", kind="worker", host="h", pid=1, concurrency=1, lease_seconds=60
+    )
+    started = Event.objects.get(type="worker.started", data__worker_id="w-banner")
+    header.wait(lambda s: any(f.id == str(started.pk) for f in s.frames))
+    banner = fragments(header)[-1]
+    assert 'id="worker-banner"' in banner and "No worker is running" not in banner
+    assert "w-banner" not in "".join(fragments(header))  # the worker's data stays staff's
+
+    sentinel = world.own_task("other", title="sentinel")
+    sentinel_id = Event.objects.get(task_id=sentinel.pk, type="task.created").pk
+    firehose.wait(firehose.has_ids([sentinel_id]))
+    assert started.pk not in firehose.ids()
