@@ -54,6 +54,7 @@ class LogBuffer:
         self._thread: threading.Thread | None = None
         self.attention = False  # the last batch saw a cancel request or was refused
         self.error: BaseException | None = None  # a batch failed for another reason
+        self.batches = 0  # transactions written
         self.refused = 0  # lines refused (the execution was no longer active, or ours)
         self.blocked_max = 0.0  # the longest an append waited for room (seconds)
 
@@ -128,6 +129,7 @@ class LogBuffer:
             connections.close_all()  # this thread's own connection
 
     def _write(self, batch: list[tuple[str, str]]) -> None:
+        self.batches += 1
         try:
             held = execution_log_many(
                 execution=self.execution, lines=batch, worker_id=self.worker_id
