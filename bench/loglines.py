@@ -222,8 +222,9 @@ One execution writing log lines as fast as one thread can (`bench/loglines.py`:
 `uv run python -m bench.loglines{" --quick" if results["quick"] else ""}`, or the phase
 `loglines` of `bench.run`). Baseline, in the same run: one transaction per line
 (`execution_log` in a loop: the row lock, the count update, the audience query and the
-INSERT for every line, which is what `context.log` did). Group commit: the worker's real
-`ExecutionContext.log`, which appends to the execution's buffer; a flusher thread commits
+INSERT for every line, the same four queries a line `context.log` made before). Group
+commit: the worker's real `ExecutionContext.log`, which appends to the execution's buffer;
+a flusher thread commits
 what gathered within {linger:g} ms, at most {batch:,} lines a transaction, through
 `execution_log_many` (one lock, one count update, one audience read, one INSERT per
 batch). Timed from the first call until the last line is committed; every line checked in
@@ -243,8 +244,9 @@ def write_section(results: dict[str, Any], path: Path = DOC) -> None:
     pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^#{{1,3}} |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: new + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + new
+    else:  # the first burst section: under a heading of its own at the end
+        head = "" if "\n## Bursts\n" in text else "## Bursts\n\n"
+        text = text.rstrip("\n") + "\n\n" + head + new
     path.write_text(text.rstrip("\n") + "\n")
 
 
