@@ -235,3 +235,32 @@ def test_a_real_sse_client_sees_every_line_in_order(start_server, user) -> None:
         assert [e["id"] for e in seen] == [e["id"] for e in of_execution(execution.pk)]
     finally:
         stream.close()
+
+
+def test_lines_logged_in_the_functions_own_transaction_commit_or_roll_back_with_it() -> None:
+    execution, context = running()
+    context.log("before")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        context.log("rolled back with the function's work")
+        raise RuntimeError("the function's work failed")
+    with transaction.atomic():
+        context.log("committed with the function's work")
+    context.log("after")
+    context.log_flush()
+    messages = [e.data["message"] for e in events_of(execution.pk, "execution.log")]
+    assert messages == ["before", "committed with the function's work", "after"]
+    assert Execution.objects.get(pk=execution.pk).log_lines == 3
+
+
+def test_lines_a_rolled_back_savepoint_took_are_written_again_in_order() -> None:
+    execution, context = running()
+    context.log("before")
+    with transaction.atomic():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            context.log("inner, rolled back")
+            raise RuntimeError("the inner work failed")
+        context.log("outer")
+    context.log("after")
+    context.log_flush()
+    messages = [e.data["message"] for e in events_of(execution.pk, "execution.log")]
+    assert messages == ["before", "outer", "after"]
