@@ -634,6 +634,12 @@ class Bench:
                          "setup", "--tasks", "1")  # fmt: skip
         return url
 
+    def loglines(self) -> None:
+        from bench import loglines
+
+        self.results["loglines"] = results = loglines.measure(self.quick)
+        loglines.write_section(results)
+
     # -- all ------------------------------------------------------------------------------
 
     def save(self) -> Path:
@@ -644,7 +650,7 @@ class Bench:
         return path
 
 
-PHASES = ["overhead", "capacity", "throughput", "polling", "eventstream"]
+PHASES = ["overhead", "capacity", "throughput", "polling", "eventstream", "loglines"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from tasks.registry import EXTERNAL
 from tasks.services import (
     ANSWER_MAX_LENGTH,
     LOG_LEVELS,
-    execution_log,
+    execution_log_many,
     execution_progress,
     steps_abandon,
 )
@@ -204,8 +204,7 @@ def external_log(*, execution_id: int, lines: list[tuple[str, str]]) -> ReportOu
             raise TaskInputError(f"level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
     with transaction.atomic():
         current = _locked_external(execution_id)
-        for level, message in lines:
-            execution_log(execution=current, level=level, message=message)
+        execution_log_many(execution=current, lines=lines)
         return _done(current)
 
 

@@ -28,6 +28,7 @@ TEST_FUNCTIONS = [
         "forgiving",
         "exits",
         "nan_result",
+        "chatty",
     )
 ]
 TASK_FUNCTIONS = [*TASK_FUNCTIONS, *TEST_FUNCTIONS]

@@ -25,13 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from django.db import transaction
 from django.tasks.base import TaskContext
 
-from tasks.bounds import prompt_check, text_clean
+from tasks.bounds import log_line_clean, prompt_check, text_clean
+from tasks.engine.logbuffer import LogBuffer
 from tasks.human_input import InputSpec, input_spec_build
 from tasks.models import Execution, Step
-from tasks.services import execution_log, execution_progress, step_start
-from tasks.states import Status, StepStatus
+from tasks.services import LOG_LEVELS, execution_log_many, execution_progress, step_start
+from tasks.states import Status, StepStatus, TaskInputError
 
 
 class ExecutionInterrupted(BaseException):  # control flow, not an error
@@ -72,6 +74,10 @@ class RunState:
     stopping: threading.Event
     step_count: int = 0
     ask_count: int = 0
+    log_buffer: LogBuffer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_buffer = LogBuffer(self.execution, self.worker_id)
 
 
 # django-stubs declares TaskContext generic and not frozen; at run time it is neither.
@@ -98,8 +104,12 @@ class ExecutionContext(TaskContext):  # type: ignore[type-arg, misc]
 
     # -- checkpoints -------------------------------------------------------------------
     def check_cancelled(self) -> None:
-        """Raise if the execution was cancelled or is no longer this worker's."""
+        """Raise if the execution was cancelled or is no longer this worker's.
+
+        Commits the log lines written so far first: whatever event comes next (a step, a
+        progress report, the execution's end) gets a higher id than they do."""
         state = self.state
+        state.log_buffer.flush()
         execution_id = state.execution.pk
         row = (
             Execution.objects.filter(pk=execution_id)
@@ -136,8 +146,33 @@ class ExecutionContext(TaskContext):  # type: ignore[type-arg, misc]
         execution_progress(execution=self.state.execution, done=done, total=total, message=message)
 
     def log(self, message: str, level: str = "info") -> None:
-        self.check_cancelled()
-        execution_log(execution=self.state.execution, level=level, message=message)
+        """Append a log line. It is committed within a few milliseconds, together with the
+        lines written meanwhile (group commit), and before anything else the function
+        does makes an event. A checkpoint too: a cancel request or the loss of the
+        execution, seen by the last batch written, raises here."""
+        state = self.state
+        buffer = state.log_buffer
+        if buffer.attention or state.stopping.is_set():
+            self.check_cancelled()
+            if buffer.error is not None:
+                raise RuntimeError("writing log lines failed") from buffer.error
+            buffer.attention = False
+        if level not in LOG_LEVELS:
+            raise TaskInputError(
+                f"level must be one of {', '.join(LOG_LEVELS)}, got {level!r}", field="level"
+            )
+        message = log_line_clean(message)
+        if transaction.get_connection().in_atomic_block:
+            # The function holds a transaction: the line commits (or not) with it, as the
+            # lines before it do; a flusher's own transaction could wait on its lock.
+            buffer.flush()
+            execution_log_many(execution=state.execution, lines=[(level, message)])
+            return
+        buffer.append(level, message)
+
+    def log_flush(self) -> None:
+        """Commit the log lines written so far (the worker calls it when the function ends)."""
+        self.state.log_buffer.close()
 
     # -- steps -------------------------------------------------------------------------
     def step(self, name: str) -> StepScope:
@@ -217,6 +252,7 @@ class StepScope:
         step = self.step
         if step is None or self.done:
             return
+        self.context.state.log_buffer.flush()  # the step's lines before its end
         if exc is None:
             step.transition(StepStatus.SUCCEEDED)
         elif not isinstance(exc, ExecutionInterrupted):

@@ -328,10 +328,13 @@ def execution_run(*, execution_id: int, worker_id: str, stopping: threading.Even
     context = ExecutionContext(task_result=task_result, state=state)
     task_started.send(sender=DatabaseBackend, task_result=task_result)
     try:
-        if function.takes_context:
-            value = function.call(context, *task.args, **task.kwargs)
-        else:
-            value = function.call(*task.args, **task.kwargs)
+        try:
+            if function.takes_context:
+                value = function.call(context, *task.args, **task.kwargs)
+            else:
+                value = function.call(*task.args, **task.kwargs)
+        finally:
+            context.log_flush()  # its last lines commit before its end does
         value = json_clean(normalize_json(value))
     except InputRequired as exc:
         outcome = _finish(

@@ -105,3 +105,20 @@ def exits():
 @task
 def nan_result():
     return {"x": float("nan")}
+
+
+@task(takes_context=True)
+def chatty(context, lines: int = 300, fail: bool = False):
+    """Bursts of log lines around a step and a progress report; ends (or raises) right
+    after its last line."""
+    context.log("before the step")
+    with context.step("burst"):
+        for i in range(lines):
+            context.log(f"in {i}")
+    context.progress(1, 2, "half")
+    for i in range(lines):
+        context.log(f"after {i}", level="debug")
+    if fail:
+        raise ValueError("fails right after logging")
+    context.log("last line")
+    return lines
