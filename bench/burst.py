@@ -39,7 +39,7 @@ PATH = "/events/?type=execution.*,step.*"
 CONFIGS: list[tuple[str, dict[str, str]]] = [
     ("main", {"EVENTS_LEAN_STREAMS": "0", "EVENTS_MEMORY_CATCH_UP": "0"}),
     ("lean", {"EVENTS_LEAN_STREAMS": "1", "EVENTS_MEMORY_CATCH_UP": "0"}),
-    ("lean+memory", {"EVENTS_LEAN_STREAMS": "1", "EVENTS_MEMORY_CATCH_UP": "1"}),
+    ("lean+memory", {"EVENTS_LEAN_STREAMS": "1", "EVENTS_MEMORY_CATCH_UP": "2048"}),
 ]
 SETTLE = 3.0  # seconds after the burst before RSS and CPU are read
 ID_LINE = re.compile(rb"^id: (\d+)$", re.M)

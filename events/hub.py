@@ -123,6 +123,7 @@ class Hub:
         self.joined = asyncio.Event()
         self.ticks = 0  # safety-tick queries made
         self.recent = RecentEvents(settings.EVENTS_MEMORY_CATCH_UP, 0)
+        self._resync: asyncio.Future[None] | None = None
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -175,11 +176,23 @@ class Hub:
 
     async def resync_if_idle(self) -> None:
         """With nobody listening the hub reads nothing, so its cursor may lag: bring it to
-        the log's end before a first subscriber starts "from now"."""
-        if self.subscribers():
+        the log's end before a first subscriber starts "from now".
+
+        A burst of first subscribers (every stream reconnecting after a restart) shares
+        one read of the log's end, not one each."""
+        if self.has_subscribers():
             return
+        if self._resync is None:
+            self._resync = asyncio.ensure_future(self._resync_now())
+            self._resync.add_done_callback(self._resync_done)
+        await asyncio.shield(self._resync)
+
+    def _resync_done(self, future: asyncio.Future[None]) -> None:
+        self._resync = None
+
+    async def _resync_now(self) -> None:
         latest = await sync_to_async(_log_end)()
-        if latest > self.cursor and not self.subscribers():
+        if latest > self.cursor and not self.has_subscribers():
             self.cursor = latest
             self.recent.forget(latest)  # the events skipped over were never dispatched
             self._pending = {k: v for k, v in self._pending.items() if k > latest}
@@ -257,6 +270,10 @@ class Hub:
             self.slots.release(sub.slot)
             sub.slot = None
         metrics.STREAMS_OPEN.dec()
+
+    def has_subscribers(self) -> bool:
+        """Whether anyone listens (without listing every subscriber)."""
+        return bool(self._wide or self._by_task or self._by_execution)
 
     def subscribers(self) -> list[Subscriber]:
         subs = list(self._wide)
@@ -485,7 +502,7 @@ class Hub:
         since_group = time.monotonic()
         while True:
             await asyncio.sleep(settings.EVENTS_SAFETY_TICK_SECONDS)
-            if not self.subscribers():
+            if not self.has_subscribers():
                 continue
             self.ticks += 1
             try:
