@@ -283,7 +283,6 @@ class LeanHandler(ASGIHandler):
             if response is not None:
                 await sync_to_async(response.close, thread_sensitive=False)()
 
-
     async def _opening(self, request: HttpRequest) -> HttpResponseBase:
         loop = asyncio.get_running_loop()
         gate = self._gates.get(loop)
