@@ -254,7 +254,7 @@ def _run(bench: Bench, with_storm: bool) -> list[dict]:
                 LOG(f"  {shown}")
                 rows.append(row)
     for row in rows:
-        base = next(r for r in rows if r["server"] == row["server"] and r["path"] == "main")
+        base = next((r for r in rows if r["server"] == row["server"] and r["path"] == "main"), {})
         for key in ("cpu_ms_per_open", "kb_per_stream", "cpu_ms_per_reopen"):
             if key in row and base.get(key):
                 row[f"{key}_ratio"] = row[key] / base[key]
