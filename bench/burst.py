@@ -233,11 +233,12 @@ def _run(bench: Bench, with_storm: bool) -> list[dict]:
     n = 1000 if bench.quick else 10000
     timeout = 60.0 if bench.quick else 120.0
     rows = []
+    chosen = os.environ.get("BENCH_BURST_PATHS")  # a comma list of CONFIGS names
     for kind in ("daphne", "uvicorn"):
         for name, env in CONFIGS:
-            if name not in os.environ.get("BENCH_BURST_PATHS", name):
+            if chosen is not None and name not in chosen.split(","):
                 continue
-            if bench.quick and name == "lean" and with_storm:
+            if bench.quick and name == "lean" and with_storm and chosen is None:
                 continue  # quick mode: the baseline and the final path only (<= 90 s)
             with bench.server(kind, "memory", env=env) as server:
 
