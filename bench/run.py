@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench import client, djangoside, procs
+from bench import burst, client, djangoside, procs
 
 ROOT = procs.ROOT
 RESULTS = ROOT / "bench" / "results"
@@ -650,7 +650,16 @@ class Bench:
         return path
 
 
-PHASES = ["overhead", "capacity", "throughput", "polling", "eventstream", "loglines"]
+PHASES = [
+    "overhead",
+    "capacity",
+    "throughput",
+    "polling",
+    "eventstream",
+    "loglines",
+    "burst",
+    "storm",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -674,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     for phase in phases:
         t0 = time.perf_counter()
         LOG(f"== {phase}")
-        getattr(bench, phase)()
+        getattr(bench, phase)() if hasattr(bench, phase) else getattr(burst, phase)(bench)
         bench.results.setdefault("phase_seconds", {})[phase] = time.perf_counter() - t0
         bench.save()
     bench.results["total_seconds"] = time.perf_counter() - started

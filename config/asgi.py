@@ -7,8 +7,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
 from events.asgi import daphne_backpressure
+from events.lean import lean_streams
 
 # Static files (our CSS, django-htmx's vendored htmx) are few and small; serving them
 # here keeps daphne and uvicorn deployable with no web server in front.
 # daphne_backpressure: a stalled SSE client must not grow daphne's write buffer.
-application = daphne_backpressure(ASGIStaticFilesHandler(get_asgi_application()))
+# lean_streams: the streams' own request path (a burst of reconnects after a deploy).
+application = daphne_backpressure(lean_streams(ASGIStaticFilesHandler(get_asgi_application())))

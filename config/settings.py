@@ -205,6 +205,12 @@ EVENTS_STREAM_LEASE_SECONDS = env_float("EVENTS_STREAM_LEASE_SECONDS", 60.0, min
 # (0.5 queries/s, nothing next to polling), and only while the process has a stream open.
 EVENTS_SAFETY_TICK_SECONDS = env_float("EVENTS_SAFETY_TICK_SECONDS", 2.0, minimum=0.05)
 EVENTS_GAP_WAIT_SECONDS = env_float("EVENTS_GAP_WAIT_SECONDS", 2.0, minimum=0.0)
+# Streams take a lean request path (events.lean): no thread per request, two shared
+# threads for their session and user lookups. 0: Django's full path (the bench baseline).
+EVENTS_LEAN_STREAMS = env_bool("EVENTS_LEAN_STREAMS", True)
+# Recent events each process keeps in memory (events.recent): a stream resuming from an
+# id among them catches up without reading the log. 0: always from the log.
+EVENTS_MEMORY_CATCH_UP = env_int("EVENTS_MEMORY_CATCH_UP", 2048, minimum=0)
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # The JSON API (/api/): requests per user (session or token) per server process.

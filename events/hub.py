@@ -38,6 +38,7 @@ from events.api import events_after, last_event_id
 from events.audience import EVERYTHING, Grant
 from events.layers import InMemoryChannelLayer as EventsInMemoryChannelLayer
 from events.models import Event
+from events.recent import RecentEvents
 from events.slots import Slot, StreamSlots, slots_for
 from events.types import EventJSON
 
@@ -121,6 +122,8 @@ class Hub:
         # then on reaches the hub through the layer too (before, only through the log).
         self.joined = asyncio.Event()
         self.ticks = 0  # safety-tick queries made
+        self.recent = RecentEvents(settings.EVENTS_MEMORY_CATCH_UP, 0)
+        self._resync: asyncio.Future[None] | None = None
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -135,6 +138,7 @@ class Hub:
             # hole seen in the log is final; PostgreSQL hands out ids before commit.
             self._gap_wait = settings.EVENTS_GAP_WAIT_SECONDS if vendor == "postgresql" else 0
             self.cursor = await sync_to_async(_log_end)()
+            self.recent = RecentEvents(settings.EVENTS_MEMORY_CATCH_UP, self.cursor)
             publishing.attach(self.loop, self._receive_local, self._layer)
             self.slots = slots_for(self.loop)
             self._tasks = [
@@ -172,12 +176,25 @@ class Hub:
 
     async def resync_if_idle(self) -> None:
         """With nobody listening the hub reads nothing, so its cursor may lag: bring it to
-        the log's end before a first subscriber starts "from now"."""
-        if self.subscribers():
+        the log's end before a first subscriber starts "from now".
+
+        A burst of first subscribers (every stream reconnecting after a restart) shares
+        one read of the log's end, not one each."""
+        if self.has_subscribers():
             return
+        if self._resync is None:
+            self._resync = asyncio.ensure_future(self._resync_now())
+            self._resync.add_done_callback(self._resync_done)
+        await asyncio.shield(self._resync)
+
+    def _resync_done(self, future: asyncio.Future[None]) -> None:
+        self._resync = None
+
+    async def _resync_now(self) -> None:
         latest = await sync_to_async(_log_end)()
-        if latest > self.cursor and not self.subscribers():
+        if latest > self.cursor and not self.has_subscribers():
             self.cursor = latest
+            self.recent.forget(latest)  # the events skipped over were never dispatched
             self._pending = {k: v for k, v in self._pending.items() if k > latest}
             self._hold_until = None
             self._drain()
@@ -254,6 +271,10 @@ class Hub:
             sub.slot = None
         metrics.STREAMS_OPEN.dec()
 
+    def has_subscribers(self) -> bool:
+        """Whether anyone listens (without listing every subscriber)."""
+        return bool(self._wide or self._by_task or self._by_execution)
+
     def subscribers(self) -> list[Subscriber]:
         subs = list(self._wide)
         for group in (*self._by_task.values(), *self._by_execution.values()):
@@ -297,6 +318,15 @@ class Hub:
         """One page of the log after sub.last_id, up to what the hub has handed out; the
         subscriber rejoins the live feed once a read reaches the hub's cursor."""
         target = self.cursor
+        if self.recent.covers(sub.last_id, target):
+            # No await from here on: the subscriber rejoins the live feed at the cursor.
+            events = self.recent.page(
+                sub.last_id, target, sub.event_filter, sub.grant, CATCH_UP_PAGE
+            )
+            sub.last_id = events[-1]["id"] if len(events) == CATCH_UP_PAGE else target
+            sub.behind = len(events) == CATCH_UP_PAGE
+            metrics.CATCH_UP_PAGES.labels("memory").inc()
+            return [(event, _at_timestamp(event)) for event in events]
         page = await sync_to_async(events_after)(
             sub.last_id,
             limit=CATCH_UP_PAGE,
@@ -306,6 +336,7 @@ class Hub:
             **sub.event_filter.query(),
         )
         metrics.EVENTS_RECEIVED.labels("log").inc(len(page))
+        metrics.CATCH_UP_PAGES.labels("log").inc()
         if page:
             sub.last_id = max(sub.last_id, page[-1]["id"])
         if len(page) < CATCH_UP_PAGE:
@@ -383,6 +414,7 @@ class Hub:
     def _dispatch(self, item: Item) -> None:
         event = item[0]
         self.cursor = event["id"]
+        self.recent.add(item)
         candidates = list(self._wide)
         for index, key in (
             (self._by_task, event["task_id"]),
@@ -420,6 +452,7 @@ class Hub:
         """An id the hub stopped waiting for committed after all: the matching streams
         missed it in order, so they are told to refetch."""
         del self._skipped[event["id"]]
+        self.recent.forget(self.cursor)  # memory missed it too: catch-ups read the log
         for sub in self.subscribers():
             if sub.event_filter.matches(event) and sub.grant.allows(event.get("audience", "")):
                 sub.reset_reason = "late commit"
@@ -480,7 +513,7 @@ class Hub:
         since_group = time.monotonic()
         while True:
             await asyncio.sleep(settings.EVENTS_SAFETY_TICK_SECONDS)
-            if not self.subscribers():
+            if not self.has_subscribers():
                 continue
             self.ticks += 1
             try:

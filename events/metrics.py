@@ -37,3 +37,8 @@ DELIVERY_LATENCY = Histogram(
     "being written to a stream",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+CATCH_UP_PAGES = Counter(
+    "taskstream_catch_up_pages",
+    "Pages a stream behind the live feed read, by source (memory: the hub's recent events)",
+    ["source"],
+)

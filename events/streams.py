@@ -71,6 +71,16 @@ def _replay_problem(
     return None
 
 
+def _replay_problem_in_memory(
+    hub: Hub, resume: int, event_filter: EventFilter, grant: Grant
+) -> str | None:
+    """`_replay_problem` for an id within the hub's recent events: no query."""
+    cutoff = timezone.now() - timedelta(days=settings.EVENTS_RETENTION_DAYS)
+    return hub.recent.replay_problem(
+        resume, hub.cursor, event_filter, grant, cutoff=cutoff, limit=settings.EVENTS_REPLAY_LIMIT
+    )
+
+
 def _text(status: int, reason: str) -> HttpResponse:
     return HttpResponse(f"{reason}\n", status=status, content_type="text/plain; charset=utf-8")
 
@@ -101,6 +111,8 @@ async def stream_response(
         reset_reason: str | None = None
         if asked and resume is None:
             reset_reason = "unknown id"
+        elif resume is not None and hub.recent.covers(resume, hub.cursor):
+            reset_reason = _replay_problem_in_memory(hub, resume, event_filter, grant)
         elif resume is not None:
             reset_reason = await sync_to_async(_replay_problem)(
                 resume, event_filter, hub.cursor, grant

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from events import audience
 from events.filters import EventFilter, FilterError
+from events.lean import lean_request
 from events.streams import stream_response
 
 
@@ -19,6 +20,7 @@ def _text(status: int, reason: str) -> HttpResponse:
     return HttpResponse(f"{reason}\n", status=status, content_type="text/plain; charset=utf-8")
 
 
+@lean_request
 @login_not_required  # streams answer 401 themselves: never a redirect to an HTML page
 @require_GET
 async def event_stream(request: HttpRequest) -> HttpResponseBase:

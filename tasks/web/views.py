@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from events.api import last_event_id
 from events.filters import EventFilter
+from events.lean import lean_request
 from events.streams import stream_response
 from tasks import access, selectors, services
 from tasks.bounds import text_clean
@@ -266,6 +267,7 @@ async def _log_lines(execution_id: int) -> AsyncIterator[str]:
 # 401 from stream_response, never a redirect into the login page.
 
 
+@lean_request
 @login_not_required
 @require_GET
 async def task_list_stream(request: HttpRequest) -> HttpResponseBase:
@@ -282,6 +284,7 @@ async def task_list_stream(request: HttpRequest) -> HttpResponseBase:
     )
 
 
+@lean_request
 @login_not_required
 @require_GET
 async def task_stream(request: HttpRequest, pk: int) -> HttpResponseBase:

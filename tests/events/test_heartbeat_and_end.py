@@ -186,7 +186,8 @@ def test_end_during_a_catch_up_from_the_log_resumes_after_the_last_event_sent(
     before = emit(1)[0]
     Event.objects.bulk_create(
         Event(type="execution.log", task_id=QUIET if i % 2 else 1, data={"i": i})
-        for i in range(8000)
+        # Enough that reading it outlasts the 0.1 s lifetime even on the lean path.
+        for i in range(16000)
     )
     matching = list(Event.objects.filter(task_id=QUIET, id__gt=before).values_list("id", flat=True))
     follower = follow(
