@@ -59,8 +59,8 @@ class TreeServer(procs.Server):
 class Fanout(run.Bench):
     extra: dict[str, str] = {}
 
-    def tree_server(self, kind: str, tree: Path | None) -> TreeServer:
-        server = TreeServer(kind, self.env(layer="memory", **self.extra), tree).start()
+    def tree_server(self, kind: str, tree: Path | None, **env: str) -> TreeServer:
+        server = TreeServer(kind, self.env(layer="memory", **self.extra, **env), tree).start()
         if not self.cookie:
             self.cookie = procs.login_cookie(
                 server.url, run.djangoside.BENCH_USER, run.djangoside.BENCH_PASSWORD
@@ -68,11 +68,20 @@ class Fanout(run.Bench):
         run.arun(self._warm(server))
         return server
 
-    def one(self, kind: str, tree: Path | None, label: str, args: argparse.Namespace) -> list:
+    def one(
+        self, kind: str, tree: Path | None, label: str, args: argparse.Namespace, **env: str
+    ) -> list:
+        # A fresh database per server: the same one grew slower run after run (its log
+        # and WAL), which made the second of two runs of the same tree look worse.
+        self.dir = run.ROOT / "var" / "bench" / f"{self.stamp}-{kind}-{label}-{time.time_ns()}"
+        self.dir.mkdir(parents=True)
+        self.db = self.dir / "bench.sqlite3"
+        self.cookie = ""
+        self.setup()
         rows = []
         by_task = args.phase == "latency"
         path = "/events/?type=execution.status"
-        with self.tree_server(kind, tree) as server:
+        with self.tree_server(kind, tree, **env) as server:
             held: dict = {}
             secs = run.arun(self._open_more(server, held, args.streams, by_task=by_task, path=path))
             run.LOG(f"{kind} {label}: {args.streams} streams opened in {secs:.1f} s")
@@ -102,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--repeat", type=int, default=1, help="before/after pairs, alternated")
     parser.add_argument("--env", action="append", default=[], help="K=V for every server")
+    parser.add_argument(
+        "--variant", action="append", default=[], help="K=V: this tree once more with it"
+    )
     args = parser.parse_args(argv)
     args.streams = args.streams or (1000 if args.phase == "firehose" else 10000)
     args.rates = [float(r) for r in (args.rates or "100").split(",")]
@@ -109,15 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     bench = Fanout(quick=True, profile=args.profile)
     bench.extra = dict(kv.split("=", 1) for kv in args.env)
-    bench.setup()
     rows = []
-    trees: list[tuple[str, Path | None]] = [("after", None)]
+    trees: list[tuple[str, Path | None, dict[str, str]]] = [("after", None, {})]
     if args.base is not None:
-        trees.insert(0, ("before", args.base.resolve()))
+        trees.insert(0, ("before", args.base.resolve(), {}))
+    for kv in args.variant:
+        trees.append((kv.split("=", 1)[1], None, dict([kv.split("=", 1)])))
     for kind in args.servers.split(","):
         for _ in range(args.repeat):
-            for label, tree in trees:
-                rows += bench.one(kind, tree, label, args)
+            for label, tree, env in trees:
+                rows += bench.one(kind, tree, label, args, **env)
     print(f"\n{'server':8} {'tree':7} {'rate':>5} {'got/s':>6} {'deliv/s':>9} "
           f"{'p50 ms':>8} {'p99 ms':>8} {'lost':>6} {'cpu s':>6}")  # fmt: skip
     for r in rows:
@@ -130,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / f"fanout-{bench.stamp}-{args.phase}.json"
     out.write_text(json.dumps({"argv": sys.argv[1:], "rows": rows}, indent=1))
     for kind in args.servers.split(","):
-        for label, _tree in trees:
+        for label, _tree, _env in trees:
             mine = [r for r in rows if r["server"] == kind and r["tree"] == label]
             rate = sum(r["deliveries_per_s"] for r in mine) / len(mine)
             p99 = sorted(r.get("p99_ms", 0) for r in mine)
