@@ -1,6 +1,7 @@
 """Fan-out and latency at scale, the current tree against a baseline tree in one run.
 
-    uv run --group bench python -m bench.fanout --base var/fanout-base            # ~60 s
+    uv run --group bench python -m bench.fanout --base var/fanout-base --servers daphne  # ~50 s
+    uv run --group bench python -m bench.fanout --base var/fanout-base            # both, ~100 s
     ... --phase latency --streams 10000 --servers daphne                        # 10k streams
     ... --phase firehose --rates 100,150 --profile                              # py-spy too
 
