@@ -195,7 +195,7 @@ EVENTS_STREAM_MAX_SECONDS = env_float("EVENTS_STREAM_MAX_SECONDS", 300.0, minimu
 EVENTS_SUBSCRIBER_BUFFER = env_int("EVENTS_SUBSCRIBER_BUFFER", 256, minimum=1)
 # The hub wakes a subscriber at most once per this interval while events keep coming, so a
 # busy stream writes several events in one send; an event after a quiet spell wakes at once.
-EVENTS_WAKE_INTERVAL_SECONDS = env_float("EVENTS_WAKE_INTERVAL_SECONDS", 0.02, minimum=0.0)
+EVENTS_WAKE_INTERVAL_SECONDS = env_float("EVENTS_WAKE_INTERVAL_SECONDS", 0.005, minimum=0.0)
 EVENTS_REPLAY_LIMIT = env_int("EVENTS_REPLAY_LIMIT", 10_000, minimum=1)
 EVENTS_RETENTION_DAYS = env_int("EVENTS_RETENTION_DAYS", 7, minimum=1)
 # Open streams per user across every process (Redis when REDIS_URL is set); each holds a
