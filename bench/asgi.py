@@ -21,6 +21,11 @@ from bench import hooks
 
 hooks.raise_nofile_limit()
 
+if os.environ.get("BENCH_GC_THRESHOLD"):  # an experiment: fewer cyclic-GC passes
+    import gc
+
+    gc.set_threshold(*(int(x) for x in os.environ["BENCH_GC_THRESHOLD"].split(",")))
+
 from django.conf import settings  # noqa: E402
 
 from config.asgi import application as project_application  # noqa: E402

@@ -193,6 +193,9 @@ WORKER_SHUTDOWN_SECONDS = env_float("WORKER_SHUTDOWN_SECONDS", 10.0, minimum=0.0
 EVENTS_HEARTBEAT_SECONDS = env_float("EVENTS_HEARTBEAT_SECONDS", 15.0, minimum=0.05)
 EVENTS_STREAM_MAX_SECONDS = env_float("EVENTS_STREAM_MAX_SECONDS", 300.0, minimum=0.1)
 EVENTS_SUBSCRIBER_BUFFER = env_int("EVENTS_SUBSCRIBER_BUFFER", 256, minimum=1)
+# The hub wakes a subscriber at most once per this interval while events keep coming, so a
+# busy stream writes several events in one send; an event after a quiet spell wakes at once.
+EVENTS_WAKE_INTERVAL_SECONDS = env_float("EVENTS_WAKE_INTERVAL_SECONDS", 0.005, minimum=0.0)
 EVENTS_REPLAY_LIMIT = env_int("EVENTS_REPLAY_LIMIT", 10_000, minimum=1)
 EVENTS_RETENTION_DAYS = env_int("EVENTS_RETENTION_DAYS", 7, minimum=1)
 # Open streams per user across every process (Redis when REDIS_URL is set); each holds a

@@ -1,5 +1,8 @@
 """Prometheus metrics of the streams, one set per server process (see /metrics)."""
 
+from bisect import bisect_left
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
 
 STREAMS_OPEN = Gauge("taskstream_streams_open", "SSE streams open in this process")
@@ -42,3 +45,29 @@ CATCH_UP_PAGES = Counter(
     "Pages a stream behind the live feed read, by source (memory: the hub's recent events)",
     ["source"],
 )
+
+
+def observe_latencies(now: float, committed: Iterable[float]) -> None:
+    """DELIVERY_LATENCY.observe(now - c) for each c, with one counter update per bucket
+    touched instead of two per delivery (at 100k deliveries/s those were ~10% of the
+    loop). Relies on prometheus_client's Histogram internals; without them, one by one."""
+    histogram = DELIVERY_LATENCY
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None:
+        for c in committed:
+            histogram.observe(max(0.0, now - c))
+        return
+    counts: dict[int, int] = {}
+    seconds = 0.0
+    for c in committed:
+        latency = now - c if now > c else 0.0
+        seconds += latency
+        index = bisect_left(bounds, latency)  # the first bound >= latency, as observe()
+        counts[index] = counts.get(index, 0) + 1
+    if not counts:
+        return
+    total.inc(seconds)
+    for index, n in counts.items():
+        buckets[index].inc(n)
