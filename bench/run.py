@@ -1,8 +1,9 @@
 """Run the benchmarks and write their results.
 
-    uv run --group bench python -m bench.run            # the full run (~25 minutes here)
-    uv run --group bench python -m bench.run --quick    # smaller figures (~12 minutes here)
-    ... --only overhead,capacity,throughput,polling,eventstream   (a subset)
+    uv run --group bench python -m bench.run            # the full run (10,000-stream phases)
+    uv run --group bench python -m bench.run --quick    # smaller figures (9.5 minutes here)
+    ... --only overhead,capacity,throughput,polling,eventstream,loglines,burst,storm
+    (a subset; bench/fanout.py, bench/multiproc.py and bench/publish_cost.py run alone)
     ... --profile                     # py-spy the 10k-stream runs of the capacity phase
 
 Everything runs against real servers (daphne with a 4096 backlog, uvicorn) on
@@ -637,8 +638,7 @@ class Bench:
     def loglines(self) -> None:
         from bench import loglines
 
-        self.results["loglines"] = results = loglines.measure(self.quick)
-        loglines.write_section(results)
+        self.results["loglines"] = loglines.measure(self.quick)
 
     # -- all ------------------------------------------------------------------------------
 
@@ -693,6 +693,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import report
 
         report.write(bench.results)
+        if "loglines" in bench.results:
+            from bench import loglines
+
+            loglines.write_section(bench.results["loglines"])
     return 0
 
 
