@@ -102,8 +102,11 @@ def pytest_runtest_makereport(item: pytest.Item, call):
 def open_page(browser, user, request):
     """`open_page(server, path)`: a fresh context logged in as alice, at `path`."""
     contexts = []
+    servers: list[ServerProcess] = []
 
     def open_(server: ServerProcess, path: str = "/", *, username: str = "alice", **options):
+        if server not in servers:
+            servers.append(server)
         context = browser.new_context(viewport={"width": 1280, "height": 860}, **options)
         context.set_default_timeout(LIVE)
         contexts.append(context)
@@ -126,6 +129,9 @@ def open_page(browser, user, request):
             for page in context.pages:  # what the page showed when the test failed
                 screenshot(page, f"failed-{request.node.name}-{number}")
         context.close()
+    if getattr(request.node, "browser_failed", False):
+        for server in servers:  # what the server said, in the failure's report (CI keeps no files)
+            print(f"--- the last of {server.kind}'s output ---\n{server.output[-6000:]}")
 
 
 def wait_live(page) -> None:

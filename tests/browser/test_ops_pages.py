@@ -305,6 +305,11 @@ def test_history_in_order_with_who_and_when_live(ops_server, open_page, user):
 
     other = open_page(ops_server, f"/tasks/{task.pk}/")
     other.get_by_role("button", name="Cancel attempt 1").click()
+    # The worker's side first, then the page's: a failure says which one did not happen.
+    wait_for(
+        lambda: Task.objects.filter(pk=task.pk, status=Status.CANCELLED).exists(),
+        what="the worker to stop the cancelled task",
+    )
     expect(other.locator("#task-head .head-status .badge")).to_have_text("⊘Cancelled")
     cancelled = page.locator("#history-rows tr.ev-execution-status").last
     expect(cancelled.locator(".what")).to_contain_text("running → cancelled")
