@@ -84,6 +84,37 @@
       .finally(function () { if (button) button.disabled = false; });
   });
 
+  // --- never let an older state replace a newer one ---------------------------------
+  // A region is swapped in by the page's stream (labelled with the id of the event it was
+  // rendered for) and by an action's response (labelled X-Events-Seen: the log's end when
+  // it rendered). They race: a response rendered before the worker moved on can land
+  // after the stream showed the move, and nothing would redraw it again. So each region
+  // remembers the newest label it shows, and an older one is not swapped over it.
+  var regionSeen = {};
+  var swapLabel = null;
+  function labelled(value) {
+    var n = parseInt(value, 10);
+    return isNaN(n) ? null : n;
+  }
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    swapLabel = labelled(event.detail && event.detail.lastEventId);
+  });
+  document.addEventListener("htmx:sseMessage", function () { swapLabel = null; });
+  document.addEventListener("htmx:beforeOnLoad", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    swapLabel = xhr ? labelled(xhr.getResponseHeader("X-Events-Seen")) : null;
+  });
+  document.addEventListener("htmx:afterOnLoad", function () { swapLabel = null; });
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (swapLabel === null || !target || !target.id) return;
+    if ((regionSeen[target.id] || 0) > swapLabel) {
+      event.detail.shouldSwap = false;
+      return;
+    }
+    regionSeen[target.id] = swapLabel;
+  });
+
   // --- log follow mode ---------------------------------------------------------------
   function follow() {
     var box = document.getElementById("log-box");

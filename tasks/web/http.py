@@ -1,7 +1,7 @@
 """The request type of the dashboard's views (django-htmx's documented pattern)."""
 
 from django.contrib.auth.models import User
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django_htmx.middleware import HtmxDetails
 
 
@@ -11,3 +11,12 @@ class HtmxHttpRequest(HttpRequest):
 
     htmx: HtmxDetails
     user: User
+
+
+def regions_response(html: str, seen: int) -> HttpResponse:
+    """An htmx action's answer: page regions (out-of-band) rendered once the log had
+    reached event `seen`. live.js swaps a region only if it shows nothing newer already
+    (the page's stream may have brought a later state first)."""
+    response = HttpResponse(html)
+    response["X-Events-Seen"] = str(seen)
+    return response

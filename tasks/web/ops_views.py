@@ -32,7 +32,7 @@ from tasks.models import Task
 from tasks.states import TaskInputError, TransitionNotAllowed
 from tasks.web import chrome, ops_renderers
 from tasks.web.forms import TaskCreateForm, task_filters_parse
-from tasks.web.http import HtmxHttpRequest
+from tasks.web.http import HtmxHttpRequest, regions_response
 
 BULK_IDS_MAX = 500  # below DATA_UPLOAD_MAX_NUMBER_FIELDS (1000), which answers first
 BULK_SESSION_PREFIX = "bulk:"
@@ -139,8 +139,9 @@ def inbox_answer(request: HtmxHttpRequest, execution_id: int) -> HttpResponse:
         if status == 200:
             return HttpResponseRedirect(reverse("inbox"))
         return _inbox_page(request, status=status)
+    seen = last_event_id()  # before the reads: the regions show at least this
     html = ops_renderers.inbox_regions(user) + chrome.chrome_regions(user) + _messages_oob(request)
-    return HttpResponse(html)
+    return regions_response(html, seen)
 
 
 # --- a task's history -----------------------------------------------------------------

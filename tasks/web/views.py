@@ -35,7 +35,7 @@ from tasks.states import Status, TaskInputError, TransitionNotAllowed
 from tasks.web import renderers
 from tasks.web.chrome import page_stream
 from tasks.web.forms import AnswerForm, TaskCreateForm, task_filters_parse
-from tasks.web.http import HtmxHttpRequest
+from tasks.web.http import HtmxHttpRequest, regions_response
 from tasks.web.ops_renderers import admin_task_renderer
 
 # --- the task list -----------------------------------------------------------------
@@ -154,11 +154,12 @@ def _after_action(
     state (out-of-band) and the messages."""
     if not request.htmx:
         return HttpResponseRedirect(reverse("task_detail", args=[task.pk]))
+    seen = last_event_id()  # before the reads: the regions show at least this
     html = renderers.task_detail_regions(
         task.pk, **_rights(request.user, task), answer_form=answer_form
     )
     html += render_to_string("base.html#messages", {"oob": True}, request=request)
-    return HttpResponse(html)
+    return regions_response(html, seen)
 
 
 @require_POST
